@@ -1,0 +1,202 @@
+// The agent's state: one host's view of the cluster. The step functions own and mutate it (as
+// etcd-io/raft does) so a master of 2,000 VMs is not copied on every heartbeat.
+import type { ClusterSpec, HostSpec, MonitoringSettings, VmSpec } from "./cluster.ts";
+import { monitoringPresets } from "./cluster.ts";
+import type { EngineEvent } from "./events.ts";
+import type { HostState } from "./host-states.ts";
+import type { AgentEffect } from "./io.ts";
+import type { AgentRole, HeartbeatMsg, RestartProof } from "./records.ts";
+
+/** What this host's datastore reads show about another host's heartbeat on one datastore. */
+export interface DatastoreHeartbeatView {
+  incarnation: number;
+  counter: number;
+  /** Local completion time of the first read that saw this incarnation and counter. */
+  firstSeenMs: number;
+  /** Issue time of the latest read that still saw it. */
+  lastReadIssuedMs: number;
+  isolated: boolean;
+  vms: { vm: string; epoch: number }[];
+}
+
+export interface MasterLeaseView {
+  holder: string;
+  counter: number;
+  isolated: boolean;
+  firstSeenMs: number;
+  lastReadIssuedMs: number;
+}
+
+export interface LocalVm {
+  epoch: number;
+  state: "starting" | "running" | "stopping" | "down";
+  startedAtMs: number;
+  lastGuestHeartbeatMs: number | null;
+  /** Why the current start was safe; reported in the vmStarted event. */
+  startProof: RestartProof;
+  /** The master that asked for the start, told if it fails; null for local restarts and adopted VMs. */
+  requestedBy: string | null;
+  /** Local restarts since the last stable run. */
+  localRestarts: number;
+  nextLocalRestartAtMs: number;
+  /** Times of guest-heartbeat resets, for the resets-per-window limit. */
+  resetTimesMs: number[];
+  resetLimitAlarmed: boolean;
+  /** Why HA stopped it, so the poweredoff record can say so; null when it was not HA. */
+  stopReason: "isolation" | "lostLease" | "maintenance" | null;
+  stopMode: "kill" | "shutdown";
+  stopIssuedAtMs: number;
+  /** The VM is confirmed dead and its poweredoff record still has to be written. */
+  reportDown: boolean;
+  migration: "none" | "claiming" | "migrating";
+  migratingTo: string | null;
+  migrationEpoch: number;
+}
+
+/** A start the master asked for, held until the lease record confirms this host holds that epoch. */
+export interface PendingStart {
+  epoch: number;
+  proof: RestartProof;
+  from: string;
+}
+
+export interface HostView {
+  state: HostState;
+  stateSinceMs: number;
+  lastHeartbeat: HeartbeatMsg | null;
+  pingIssuedAtMs: number;
+  /** Result of the last ping issued after the host became unreachable. */
+  pingOk: boolean | null;
+  fence: "none" | "fencing" | "fenced" | "failed";
+  fenceIssuedAtMs: number;
+  fenceAttempts: number;
+  /** Heartbeat (incarnation:counter) seen when the fence was confirmed: the proof lasts while it is unchanged. */
+  fencedHeartbeat: string;
+}
+
+export interface RestartTrack {
+  /** The VM needs a restart and has a proof; waiting for its turn or for capacity. */
+  phase: "idle" | "proving" | "ready" | "claiming" | "starting";
+  proof: RestartProof | null;
+  attempts: number;
+  nextAttemptAtMs: number;
+  pendingSinceMs: number;
+  target: string | null;
+  epoch: number;
+  issuedAtMs: number;
+  lastReason: string;
+  gaveUp: boolean;
+  /** Capacity generation at the last failed placement; re-planned when it changes. */
+  unplacedGeneration: number;
+  firstIssuedAtMs: number;
+  waitingAlarmed: boolean;
+  /** A user power-on admitted onto this host. */
+  forcedHost: string | null;
+}
+
+export interface MasterState {
+  sinceMs: number;
+  hosts: Map<string, HostView>;
+  restarts: Map<string, RestartTrack>;
+  /** Highest lease and poweredoff record seen per VM (from vmRecordsRead). */
+  leases: Map<string, { epoch: number; holder: string; poweredOffEpoch: number; readAtMs: number }>;
+  /** Where each VM was last reported running, with the epoch. */
+  runningOn: Map<string, { host: string; epoch: number }>;
+  /** Bumped whenever membership or capacity changes; unplaced VMs are re-planned then. */
+  capacityGeneration: number;
+  lastPlannedGeneration: number;
+  haTagAlarmed: boolean;
+  masterLeaseCounter: number;
+  /** Datastores whose master lease this master holds. */
+  heldDatastores: Set<string>;
+  pendingPowerOns: { vm: string; host: string | null }[];
+  /** Evacuations in flight: VM -> target and when the request was sent. */
+  migrations: Map<string, { target: string; issuedAtMs: number }>;
+  /** VMs whose records show no lease (never powered on under HA), with the time of that read. */
+  neverStarted: Map<string, number>;
+}
+
+export interface IsolationState {
+  state: "none" | "pinging" | "isolated";
+  pingIssuedAtMs: number;
+  pingsPending: number;
+  pingsFailed: number;
+  declaredAtMs: number;
+  /** master.lease counter per datastore seen after the rule-9 margin passed. */
+  counterAfterMargin: Map<string, number>;
+  responseApplied: boolean;
+  waitingAlarmed: boolean;
+}
+
+export interface AgentState {
+  self: string;
+  spec: ClusterSpec;
+  hostSpecs: Map<string, HostSpec>;
+  vmSpecs: Map<string, VmSpec>;
+  monitoring: MonitoringSettings | null;
+  isolationAddresses: string[];
+  /** The driver can live-migrate. */
+  liveMigration: boolean;
+  nowMs: number;
+  startedAtMs: number;
+  role: AgentRole;
+  roleSinceMs: number;
+  masterId: string | null;
+  lastHeardMs: Map<string, number>;
+  lastHeardAnyMs: number;
+  peers: Map<string, HeartbeatMsg>;
+  maintenance: boolean;
+  maintenanceAnnounced: boolean;
+  standby: boolean;
+  fencingHosts: Set<string>;
+  fencedDatastores: Set<string>;
+  isolation: IsolationState;
+  local: Map<string, LocalVm>;
+  pendingStarts: Map<string, PendingStart>;
+  /** Highest epoch per VM this host reported down: it never starts that epoch again (rule 6). */
+  endedEpochs: Map<string, number>;
+  listedOnce: boolean;
+  /** Datastores whose VM records still have to be read to reconcile after a (re)start. */
+  reconcilePending: Set<string> | null;
+  nextHeartbeatAtMs: number;
+  dsView: Map<string, Map<string, DatastoreHeartbeatView>>;
+  masterLeaseView: Map<string, MasterLeaseView>;
+  master: MasterState | null;
+  unsafeRestartWithoutProof: boolean;
+}
+
+export interface AgentOptions {
+  isolationAddresses?: string[];
+  liveMigration?: boolean;
+  /** TEST ONLY: restart without a proof, to show that the simulator's checkers catch it. */
+  unsafeRestartWithoutProof?: boolean;
+}
+
+export function indexSpec(state: AgentState, spec: ClusterSpec): void {
+  state.spec = spec;
+  state.hostSpecs = new Map(spec.hosts.map((h) => [h.name, h]));
+  state.vmSpecs = new Map(spec.vms.map((v) => [v.name, v]));
+  state.monitoring = !spec.monitoringEnabled ? null : spec.monitoring;
+}
+
+export function presetMonitoring(name: "low" | "medium" | "high"): MonitoringSettings {
+  return monitoringPresets[name];
+}
+
+export function emit(out: AgentEffect[], event: EngineEvent): void {
+  out.push({ type: "emitEvent", event });
+}
+
+export function sortedKeys<K extends string>(map: Map<K, unknown>): K[] {
+  return [...map.keys()].sort();
+}
+
+/** Rank for elections: more datastores, then higher priority, then the lower host name. */
+export function betterCandidate(
+  a: { name: string; datastoresSeen: number; electionPriority: number },
+  b: { name: string; datastoresSeen: number; electionPriority: number },
+): boolean {
+  if (a.datastoresSeen !== b.datastoresSeen) return a.datastoresSeen > b.datastoresSeen;
+  if (a.electionPriority !== b.electionPriority) return a.electionPriority > b.electionPriority;
+  return a.name < b.name;
+}

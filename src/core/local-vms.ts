@@ -1,0 +1,413 @@
+// The VMs this host runs: starts the master asked for (after checking the lease), local restarts of
+// crashed VMs, guest-heartbeat resets, evacuation for maintenance, and the poweredoff records that
+// let the master restart a VM elsewhere (DESIGN section 3, proof 3 and rule 6).
+import { type AgentState, emit, type LocalVm, sortedKeys } from "./agent-state.ts";
+import type { AgentEffect, AgentInput, ListedVm, VmRecords } from "./io.ts";
+import { readableDatastores } from "./master.ts";
+import {
+  type MigrateVmMsg,
+  type PoweredOffRecord,
+  type RestartProof,
+  recordFormatVersion,
+  type StartVmMsg,
+} from "./records.ts";
+import { onVmStartFailed } from "./restart.ts";
+
+function newLocal(epoch: number, state: LocalVm["state"], nowMs: number, proof: RestartProof): LocalVm {
+  return {
+    epoch,
+    state,
+    startedAtMs: nowMs,
+    lastGuestHeartbeatMs: null,
+    startProof: proof,
+    requestedBy: null,
+    localRestarts: 0,
+    nextLocalRestartAtMs: 0,
+    resetTimesMs: [],
+    resetLimitAlarmed: false,
+    stopReason: null,
+    stopMode: "kill",
+    stopIssuedAtMs: 0,
+    reportDown: false,
+    migration: "none",
+    migratingTo: null,
+    migrationEpoch: 0,
+  };
+}
+
+/** Rule 5: start only once the lease record shows this host holds exactly that epoch. */
+export function onStartRequest(state: AgentState, msg: StartVmMsg, out: AgentEffect[]): void {
+  const spec = state.vmSpecs.get(msg.vm);
+  const current = state.local.get(msg.vm);
+  if (current !== undefined && current.state !== "down" && current.epoch >= msg.epoch) return;
+  if (spec === undefined) {
+    refuseStart(state, msg, "unknown VM", out);
+    return;
+  }
+  state.pendingStarts.set(msg.vm, { epoch: msg.epoch, proof: msg.proof, from: msg.from });
+  out.push({ type: "readVmRecords", datastore: spec.datastore, vms: [msg.vm] });
+}
+
+function refuseStart(
+  state: AgentState,
+  msg: { vm: string; epoch: number; from: string },
+  reason: string,
+  out: AgentEffect[],
+): void {
+  const failed = { type: "vmStartFailed" as const, from: state.self, vm: msg.vm, epoch: msg.epoch, reason };
+  if (msg.from === state.self) onVmStartFailed(state, failed, out);
+  else out.push({ type: "send", to: msg.from, msg: failed });
+}
+
+/** Checks pending starts against the records just read, and reconciles after an agent (re)start. */
+export function reconcile(
+  state: AgentState,
+  datastore: string,
+  records: VmRecords[],
+  out: AgentEffect[],
+): void {
+  for (const record of records) {
+    const pending = state.pendingStarts.get(record.vm);
+    if (pending === undefined) continue;
+    state.pendingStarts.delete(record.vm);
+    const lease = record.lease;
+    const ended = state.endedEpochs.get(record.vm) ?? 0;
+    const problem =
+      lease === null || lease.epoch !== pending.epoch
+        ? `lease epoch is ${lease?.epoch ?? 0}, not ${pending.epoch}`
+        : lease.holder !== state.self
+          ? `lease ${pending.epoch} is held by ${lease.holder}`
+          : record.poweredOff?.epoch === pending.epoch || ended >= pending.epoch
+            ? `epoch ${pending.epoch} was already reported down`
+            : state.fencedDatastores.has(datastore)
+              ? `this host cannot renew its lease on ${datastore}`
+              : null;
+    if (problem !== null) {
+      refuseStart(state, { vm: record.vm, epoch: pending.epoch, from: pending.from }, problem, out);
+      continue;
+    }
+    const spec = state.vmSpecs.get(record.vm)!;
+    const vm = newLocal(pending.epoch, "starting", state.nowMs, pending.proof);
+    vm.requestedBy = pending.from;
+    state.local.set(record.vm, vm);
+    out.push({ type: "startVm", spec, epoch: pending.epoch });
+  }
+  const pendingReconcile = state.reconcilePending;
+  if (pendingReconcile === null || !pendingReconcile.delete(datastore)) return;
+  // After a (re)start: leases this host holds for VMs that do not run here are reported down.
+  for (const record of records) {
+    const lease = record.lease;
+    if (lease === null || lease.holder !== state.self || record.poweredOff?.epoch === lease.epoch) continue;
+    if (state.local.has(record.vm) || state.pendingStarts.has(record.vm)) continue;
+    writePoweredOff(state, record.vm, lease.epoch, "stopped", out);
+  }
+}
+
+function writePoweredOff(
+  state: AgentState,
+  vm: string,
+  epoch: number,
+  reason: PoweredOffRecord["reason"],
+  out: AgentEffect[],
+): void {
+  const spec = state.vmSpecs.get(vm);
+  if (spec === undefined) return;
+  state.endedEpochs.set(vm, Math.max(epoch, state.endedEpochs.get(vm) ?? 0));
+  out.push({
+    type: "writePoweredOff",
+    datastore: spec.datastore,
+    record: { v: recordFormatVersion, vm, epoch, host: state.self, reason },
+  });
+}
+
+export function onVmsListed(state: AgentState, listed: ListedVm[], out: AgentEffect[]): void {
+  const seen = new Set<string>();
+  for (const item of listed) {
+    seen.add(item.vm);
+    const vm = state.local.get(item.vm);
+    if (vm === undefined) {
+      // Adopt what runs here: VMs kept running through an agent restart, or migrated in.
+      const adopted = newLocal(item.epoch, item.state, item.startedAtMs, "migration");
+      adopted.lastGuestHeartbeatMs = item.lastGuestHeartbeatMs;
+      state.local.set(item.vm, adopted);
+      continue;
+    }
+    if (vm.state === "down") continue;
+    if (vm.state !== "stopping") vm.state = item.state;
+    vm.epoch = Math.max(vm.epoch, item.epoch);
+    vm.startedAtMs = item.startedAtMs;
+    vm.lastGuestHeartbeatMs = item.lastGuestHeartbeatMs;
+  }
+  for (const name of sortedKeys(state.local)) {
+    if (seen.has(name)) continue;
+    const vm = state.local.get(name)!;
+    if (vm.state === "down" || vm.state === "starting") continue;
+    vanished(state, name, vm, out);
+  }
+  if (!state.listedOnce) {
+    state.listedOnce = true;
+    startReconcile(state, out);
+  }
+}
+
+function startReconcile(state: AgentState, out: AgentEffect[]): void {
+  const datastores = readableDatastores(state);
+  state.reconcilePending = new Set(datastores);
+  for (const datastore of datastores) {
+    const vms = state.spec.vms.filter((v) => v.datastore === datastore).map((v) => v.name);
+    out.push({ type: "readVmRecords", datastore, vms });
+  }
+}
+
+/** A VM this host ran is gone from the hypervisor's list. */
+function vanished(state: AgentState, name: string, vm: LocalVm, out: AgentEffect[]): void {
+  const spec = state.vmSpecs.get(name);
+  if (vm.migration === "migrating") return; // migrateResult says how it ended
+  if (vm.stopReason !== null) {
+    vm.state = "down";
+    vm.reportDown = true;
+    emit(out, {
+      type: vm.stopReason === "isolation" ? "isolationResponseApplied" : "vmStopped",
+      host: state.self,
+      vm: name,
+      epoch: vm.epoch,
+      reason: vm.stopReason,
+    });
+    return;
+  }
+  if (spec === undefined || state.fencedDatastores.has(spec.datastore)) {
+    // Rule 7: the lease is lost for good; the master restarts it once the lease has expired.
+    state.local.delete(name);
+    emit(out, { type: "vmLeaseLost", host: state.self, vm: name, epoch: vm.epoch });
+    return;
+  }
+  emit(out, { type: "vmCrashed", host: state.self, vm: name, epoch: vm.epoch });
+  vm.state = "down";
+  scheduleLocalRestart(state, vm);
+}
+
+function scheduleLocalRestart(state: AgentState, vm: LocalVm): void {
+  const timing = state.spec.timing;
+  if (vm.localRestarts >= timing.localRestartAttemptsMax) {
+    vm.reportDown = true;
+    return;
+  }
+  vm.nextLocalRestartAtMs = state.nowMs + timing.restartBackoffMs * (2 ** vm.localRestarts - 1);
+}
+
+export function onVmStartResult(
+  state: AgentState,
+  input: Extract<AgentInput, { type: "vmStartResult" }>,
+  out: AgentEffect[],
+): void {
+  const vm = state.local.get(input.vm);
+  if (vm === undefined || vm.state !== "starting" || vm.epoch !== input.epoch) return;
+  if (input.ok) {
+    vm.state = "running";
+    vm.startedAtMs = state.nowMs;
+    emit(out, {
+      type: "vmStarted",
+      host: state.self,
+      vm: input.vm,
+      epoch: input.epoch,
+      proof: vm.startProof,
+    });
+    return;
+  }
+  emit(out, {
+    type: "vmStartFailed",
+    host: state.self,
+    vm: input.vm,
+    epoch: input.epoch,
+    reason: input.reason,
+  });
+  vm.state = "down";
+  if (vm.requestedBy !== null) {
+    const from = vm.requestedBy;
+    state.local.delete(input.vm);
+    writePoweredOff(state, input.vm, input.epoch, "startFailed", out);
+    refuseStart(state, { vm: input.vm, epoch: input.epoch, from }, input.reason, out);
+    return;
+  }
+  scheduleLocalRestart(state, vm);
+}
+
+export function onMigrateRequest(state: AgentState, msg: MigrateVmMsg, out: AgentEffect[]): void {
+  const vm = state.local.get(msg.vm);
+  const spec = state.vmSpecs.get(msg.vm);
+  if (vm === undefined || spec === undefined || vm.state !== "running" || vm.migration !== "none") return;
+  if (!state.liveMigration) {
+    stopForHa(state, msg.vm, vm, "maintenance", "shutdown", out);
+    return;
+  }
+  vm.migration = "claiming";
+  vm.migratingTo = msg.target;
+  vm.migrationEpoch = vm.epoch + 1;
+  out.push({
+    type: "createLease",
+    datastore: spec.datastore,
+    record: {
+      v: recordFormatVersion,
+      vm: msg.vm,
+      epoch: vm.migrationEpoch,
+      holder: msg.target,
+      proof: "migration",
+    },
+  });
+}
+
+/** Returns false when the lease was not one of this host's migrations. */
+export function onLocalLeaseCreated(
+  state: AgentState,
+  input: Extract<AgentInput, { type: "leaseCreated" }>,
+  out: AgentEffect[],
+): boolean {
+  const vm = state.local.get(input.vm);
+  if (vm === undefined || vm.migration !== "claiming" || vm.migrationEpoch !== input.epoch) return false;
+  if (!input.ok) {
+    // Another epoch exists: this copy's lease is gone (rule 7).
+    vm.migration = "none";
+    vm.epoch = input.epoch;
+    stopForHa(state, input.vm, vm, "lostLease", "kill", out);
+    return true;
+  }
+  vm.migration = "migrating";
+  out.push({ type: "migrateVm", vm: input.vm, target: vm.migratingTo!, epoch: input.epoch });
+  return true;
+}
+
+export function onMigrateResult(
+  state: AgentState,
+  input: Extract<AgentInput, { type: "migrateResult" }>,
+  out: AgentEffect[],
+): void {
+  const vm = state.local.get(input.vm);
+  if (vm === undefined || vm.migration !== "migrating") return;
+  if (input.ok) {
+    state.local.delete(input.vm);
+    emit(out, {
+      type: "vmMigrated",
+      host: state.self,
+      vm: input.vm,
+      target: input.target,
+      epoch: vm.migrationEpoch,
+    });
+    return;
+  }
+  // The new epoch belongs to the target now: this copy must die and be reported down under it.
+  vm.migration = "none";
+  vm.epoch = vm.migrationEpoch;
+  stopForHa(state, input.vm, vm, "maintenance", "kill", out);
+}
+
+function stopForHa(
+  state: AgentState,
+  name: string,
+  vm: LocalVm,
+  reason: NonNullable<LocalVm["stopReason"]>,
+  mode: LocalVm["stopMode"],
+  out: AgentEffect[],
+): void {
+  vm.stopReason = reason;
+  vm.stopMode = mode;
+  vm.stopIssuedAtMs = state.nowMs;
+  vm.state = "stopping";
+  out.push({ type: "stopVm", vm: name, mode });
+}
+
+export function stopForIsolation(
+  state: AgentState,
+  name: string,
+  mode: LocalVm["stopMode"],
+  out: AgentEffect[],
+): void {
+  const vm = state.local.get(name);
+  if (vm !== undefined) stopForHa(state, name, vm, "isolation", mode, out);
+}
+
+export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
+  const timing = state.spec.timing;
+  const vms: { vm: string; epoch: number }[] = [];
+  for (const name of sortedKeys(state.local)) {
+    const vm = state.local.get(name)!;
+    const spec = state.vmSpecs.get(name);
+    if (vm.state === "down") {
+      if (vm.reportDown) {
+        state.local.delete(name);
+        writePoweredOff(state, name, vm.epoch, vm.stopReason ?? "stopped", out);
+      } else if (
+        spec !== undefined &&
+        vm.nextLocalRestartAtMs <= state.nowMs &&
+        canRunHere(state, spec.datastore)
+      ) {
+        vm.localRestarts += 1;
+        vm.state = "starting";
+        vm.startProof = "localRestart";
+        vm.startedAtMs = state.nowMs;
+        out.push({ type: "startVm", spec, epoch: vm.epoch });
+      }
+      continue;
+    }
+    vms.push({ vm: name, epoch: vm.epoch });
+    if (
+      vm.state === "stopping" &&
+      vm.stopMode === "shutdown" &&
+      state.nowMs - vm.stopIssuedAtMs >= timing.shutdownTimeoutMs
+    ) {
+      vm.stopMode = "kill";
+      vm.stopIssuedAtMs = state.nowMs;
+      out.push({ type: "stopVm", vm: name, mode: "kill" });
+    }
+    if (vm.state === "running") {
+      if (state.nowMs - vm.startedAtMs >= timing.vmStartTimeoutMs) vm.localRestarts = 0;
+      monitorGuest(state, name, vm, out);
+      if (state.maintenance && !state.liveMigration && vm.migration === "none") {
+        stopForHa(state, name, vm, "maintenance", "shutdown", out);
+      }
+    }
+  }
+  if (state.maintenance && state.local.size === 0 && !state.maintenanceAnnounced) {
+    state.maintenanceAnnounced = true;
+    emit(out, { type: "maintenanceEntered", host: state.self });
+  }
+  out.push({ type: "keeperStatus", isolated: state.isolation.state === "isolated", vms });
+}
+
+function canRunHere(state: AgentState, datastore: string): boolean {
+  return !state.fencedDatastores.has(datastore) && !state.maintenance && state.isolation.state === "none";
+}
+
+/** VM and application monitoring: reset a VM whose guest stopped sending heartbeats (vSphere's VMCP-less VM monitoring). */
+function monitorGuest(state: AgentState, name: string, vm: LocalVm, out: AgentEffect[]): void {
+  const settings = state.monitoring;
+  const spec = state.vmSpecs.get(name);
+  if (settings === null || spec === undefined || !spec.guestHeartbeat) return;
+  if (state.nowMs - vm.startedAtMs < settings.minUptimeMs) return;
+  const last = vm.lastGuestHeartbeatMs ?? vm.startedAtMs;
+  if (state.nowMs - last < settings.failureIntervalMs) return;
+  if (settings.resetWindowMs > 0) {
+    vm.resetTimesMs = vm.resetTimesMs.filter((t) => state.nowMs - t < settings.resetWindowMs);
+  }
+  if (vm.resetTimesMs.length >= settings.maxResets) {
+    if (!vm.resetLimitAlarmed) {
+      vm.resetLimitAlarmed = true;
+      emit(out, {
+        type: "vmResetLimitReached",
+        host: state.self,
+        vm: name,
+        reason: `${vm.resetTimesMs.length} resets already; no more resets in this window`,
+      });
+    }
+    return;
+  }
+  vm.resetTimesMs.push(state.nowMs);
+  vm.startedAtMs = state.nowMs;
+  vm.lastGuestHeartbeatMs = null;
+  out.push({ type: "resetVm", vm: name });
+  emit(out, {
+    type: "vmReset",
+    host: state.self,
+    vm: name,
+    reason: `no guest heartbeat for ${state.nowMs - last} ms`,
+  });
+}

@@ -1,0 +1,351 @@
+// The master's duties besides restarts: read every host's datastore heartbeat, hold the datastores'
+// master leases, classify each host (connected / partitioned / isolated / unreachable / dead), and
+// fence dead hosts through their BMC.
+import {
+  type AgentState,
+  type DatastoreHeartbeatView,
+  emit,
+  type HostView,
+  type MasterState,
+  sortedKeys,
+} from "./agent-state.ts";
+import type { HostState } from "./host-states.ts";
+import type { AgentEffect, AgentInput } from "./io.ts";
+import { noteMasterLeaseForIsolation } from "./isolation.ts";
+import { recordFormatVersion } from "./records.ts";
+import { stepEvacuations, stepRestarts } from "./restart.ts";
+
+const fenceAttemptsMax = 3;
+
+export function readHeartbeats(state: AgentState, out: AgentEffect[]): void {
+  for (const datastore of readableDatastores(state)) out.push({ type: "readHeartbeats", datastore });
+}
+
+export function readableDatastores(state: AgentState): string[] {
+  const host = state.hostSpecs.get(state.self);
+  if (host === undefined) return [];
+  return host.datastores.filter((ds) => !state.fencedDatastores.has(ds));
+}
+
+export function becomeMaster(state: AgentState, out: AgentEffect[]): void {
+  const master: MasterState = {
+    sinceMs: state.nowMs,
+    hosts: new Map(),
+    restarts: new Map(),
+    leases: new Map(),
+    runningOn: new Map(),
+    capacityGeneration: 1,
+    lastPlannedGeneration: 0,
+    haTagAlarmed: false,
+    masterLeaseCounter: 0,
+    heldDatastores: new Set(),
+    pendingPowerOns: [],
+    migrations: new Map(),
+    neverStarted: new Map(),
+  };
+  for (const host of state.spec.hosts) {
+    if (host.name === state.self) continue;
+    master.hosts.set(host.name, {
+      state: "unreachable",
+      stateSinceMs: state.nowMs,
+      lastHeartbeat: state.peers.get(host.name) ?? null,
+      pingIssuedAtMs: Number.NEGATIVE_INFINITY,
+      pingOk: null,
+      fence: "none",
+      fenceIssuedAtMs: 0,
+      fenceAttempts: 0,
+      fencedHeartbeat: "",
+    });
+  }
+  state.master = master;
+  state.role = "master";
+  state.roleSinceMs = state.nowMs;
+  state.masterId = state.self;
+  state.nextHeartbeatAtMs = state.nowMs;
+  emit(out, { type: "masterElected", host: state.self });
+  stepMaster(state, out);
+}
+
+/** A master that steps down releases its master leases so the next master need not wait them out. */
+export function dropMaster(state: AgentState, out: AgentEffect[]): void {
+  const master = state.master;
+  if (master === null) return;
+  for (const datastore of [...master.heldDatastores].sort()) {
+    master.masterLeaseCounter += 1;
+    out.push({
+      type: "writeMasterLease",
+      datastore,
+      record: {
+        v: recordFormatVersion,
+        holder: state.self,
+        counter: master.masterLeaseCounter,
+        isolated: true,
+      },
+    });
+  }
+  state.master = null;
+}
+
+export function onHeartbeatsRead(
+  state: AgentState,
+  input: Extract<AgentInput, { type: "heartbeatsRead" }>,
+  out: AgentEffect[],
+): void {
+  for (const path of input.corrupt) emit(out, { type: "corruptRecord", host: state.self, reason: path });
+  if (!input.ok) return;
+  let views = state.dsView.get(input.datastore);
+  if (views === undefined) {
+    views = new Map();
+    state.dsView.set(input.datastore, views);
+  }
+  const records = new Map(input.hosts.map((r) => [r.host, r]));
+  for (const host of state.spec.hosts) {
+    if (host.name === state.self) continue;
+    const record = records.get(host.name);
+    const incarnation = record?.incarnation ?? -1;
+    const counter = record?.counter ?? -1;
+    const view = views.get(host.name);
+    if (view !== undefined && view.incarnation === incarnation && view.counter === counter) {
+      view.lastReadIssuedMs = Math.max(view.lastReadIssuedMs, input.issuedAtMs);
+      continue;
+    }
+    views.set(host.name, {
+      incarnation,
+      counter,
+      firstSeenMs: state.nowMs,
+      lastReadIssuedMs: input.issuedAtMs,
+      isolated: record?.isolated ?? false,
+      vms: record?.vms ?? [],
+    });
+  }
+  const lease = input.masterLease;
+  const previous = state.masterLeaseView.get(input.datastore);
+  if (lease === null) state.masterLeaseView.delete(input.datastore);
+  else if (previous !== undefined && previous.holder === lease.holder && previous.counter === lease.counter) {
+    previous.lastReadIssuedMs = Math.max(previous.lastReadIssuedMs, input.issuedAtMs);
+  } else {
+    state.masterLeaseView.set(input.datastore, {
+      holder: lease.holder,
+      counter: lease.counter,
+      isolated: lease.isolated,
+      firstSeenMs: state.nowMs,
+      lastReadIssuedMs: input.issuedAtMs,
+    });
+  }
+  noteMasterLeaseForIsolation(state, input.datastore, input.issuedAtMs);
+  const master = state.master;
+  if (master !== null) {
+    const held = lease !== null && lease.holder === state.self && !lease.isolated;
+    if (held) master.heldDatastores.add(input.datastore);
+    else master.heldDatastores.delete(input.datastore);
+  }
+}
+
+/** How long a heartbeat has been seen unchanged, by reads on this host's clock; -1 when never read. */
+export function unchangedForMs(view: DatastoreHeartbeatView | undefined): number {
+  return view === undefined ? -1 : view.lastReadIssuedMs - view.firstSeenMs;
+}
+
+export function heartbeatKey(state: AgentState, host: string): string {
+  const parts: string[] = [];
+  for (const ds of [...state.dsView.keys()].sort()) {
+    const view = state.dsView.get(ds)!.get(host);
+    if (view !== undefined) parts.push(`${ds}:${view.incarnation}:${view.counter}`);
+  }
+  return parts.join(",");
+}
+
+/** Proof 1: the BMC confirmed power off and the host has not been seen alive since. */
+export function fenceProofValid(state: AgentState, host: string): boolean {
+  const view = state.master?.hosts.get(host);
+  return view !== undefined && view.fence === "fenced" && heartbeatKey(state, host) === view.fencedHeartbeat;
+}
+
+export function stepMaster(state: AgentState, out: AgentEffect[]): void {
+  const master = state.master!;
+  readHeartbeats(state, out);
+  writeMasterLeases(state, master, out);
+  for (const name of sortedKeys(master.hosts)) classify(state, master, name, out);
+  rebuildRunningOn(state, master);
+  stepEvacuations(state, out);
+  stepRestarts(state, out);
+}
+
+function writeMasterLeases(state: AgentState, master: MasterState, out: AgentEffect[]): void {
+  for (const datastore of readableDatastores(state)) {
+    const view = state.masterLeaseView.get(datastore);
+    const holder = view?.holder;
+    const mayHold =
+      view === undefined ||
+      holder === state.self ||
+      view.isolated ||
+      view.lastReadIssuedMs - view.firstSeenMs >= state.spec.timing.leaseTtlMs ||
+      (holder !== undefined && (fenceProofValid(state, holder) || followsMe(state, holder)));
+    if (!mayHold) continue;
+    master.masterLeaseCounter += 1;
+    out.push({
+      type: "writeMasterLease",
+      datastore,
+      record: {
+        v: recordFormatVersion,
+        holder: state.self,
+        counter: master.masterLeaseCounter,
+        isolated: false,
+      },
+    });
+  }
+}
+
+function followsMe(state: AgentState, host: string): boolean {
+  const view = state.master?.hosts.get(host);
+  return view !== undefined && view.state === "connected" && view.lastHeartbeat?.master === state.self;
+}
+
+function classify(state: AgentState, master: MasterState, name: string, out: AgentEffect[]): void {
+  const view = master.hosts.get(name)!;
+  const timing = state.spec.timing;
+  const last = state.lastHeardMs.get(name);
+  const heard = last !== undefined && state.nowMs - last <= timing.slaveUnreachableAfterMs;
+  const peer = state.peers.get(name);
+  view.lastHeartbeat = peer ?? null;
+  let next: HostState;
+  if (view.fence === "fencing") {
+    next = "fencing";
+    if (state.nowMs - view.fenceIssuedAtMs >= timing.fenceTimeoutMs) {
+      view.fence = "failed";
+      emit(out, {
+        type: "fenceFailed",
+        host: state.self,
+        subject: name,
+        reason: "no answer from the BMC in time",
+      });
+    }
+  } else if (heard && peer !== undefined) {
+    if (view.fence !== "none") view.fence = "none";
+    view.fenceAttempts = 0;
+    view.pingOk = null;
+    next = peer.maintenance ? "maintenance" : peer.standby ? "standby" : "connected";
+  } else if (view.fence === "fenced" && fenceProofValid(state, name)) {
+    next = "fenced";
+  } else {
+    next = judgeSilentHost(state, view, name, out);
+  }
+  if (next === "dead") maybeFence(state, view, name, out);
+  if (view.fence === "fencing") next = "fencing";
+  setHostState(state, master, view, name, next, out);
+}
+
+function judgeSilentHost(state: AgentState, view: HostView, name: string, out: AgentEffect[]): HostState {
+  const timing = state.spec.timing;
+  if (state.nowMs - view.pingIssuedAtMs >= timing.slaveUnreachableAfterMs) {
+    view.pingIssuedAtMs = state.nowMs;
+    out.push({ type: "ping", target: name });
+  }
+  const host = state.hostSpecs.get(name)!;
+  const readable = new Set(readableDatastores(state));
+  let fresh = false;
+  let isolated = false;
+  let unknown = false;
+  for (const ds of host.datastores) {
+    if (!readable.has(ds)) continue;
+    const age = unchangedForMs(state.dsView.get(ds)?.get(name));
+    if (age < 0) unknown = true;
+    else if (age < timing.datastoreHeartbeatStaleMs) {
+      fresh = true;
+      if (state.dsView.get(ds)!.get(name)!.isolated) isolated = true;
+    }
+  }
+  if (fresh) return isolated ? "isolated" : "partitioned";
+  if (unknown || view.pingOk === null) return "unreachable";
+  // Answers ping but writes no heartbeat anywhere: the agent and keeper are down, the host is not.
+  return view.pingOk ? "unreachable" : "dead";
+}
+
+function maybeFence(state: AgentState, view: HostView, name: string, out: AgentEffect[]): void {
+  const host = state.hostSpecs.get(name)!;
+  if (!host.bmc || view.fence === "fenced" || view.fence === "fencing") return;
+  if (view.fenceAttempts >= fenceAttemptsMax) return;
+  if (view.fence === "failed" && state.nowMs - view.fenceIssuedAtMs < state.spec.timing.fenceTimeoutMs)
+    return;
+  view.fence = "fencing";
+  view.fenceIssuedAtMs = state.nowMs;
+  view.fenceAttempts += 1;
+  out.push({ type: "fenceHost", host: name });
+  emit(out, { type: "fenceStarted", host: state.self, subject: name });
+}
+
+export function onFenceResult(
+  state: AgentState,
+  input: Extract<AgentInput, { type: "fenceResult" }>,
+  out: AgentEffect[],
+): void {
+  const master = state.master;
+  const view = master?.hosts.get(input.host);
+  if (master === null || view === undefined || view.fence !== "fencing") return;
+  if (input.poweredOff) {
+    view.fence = "fenced";
+    view.fencedHeartbeat = heartbeatKey(state, input.host);
+    emit(out, { type: "fenceSucceeded", host: state.self, subject: input.host, reason: input.detail });
+    setHostState(state, master, view, input.host, "fenced", out);
+  } else {
+    view.fence = "failed";
+    emit(out, { type: "fenceFailed", host: state.self, subject: input.host, reason: input.detail });
+  }
+}
+
+function setHostState(
+  state: AgentState,
+  master: MasterState,
+  view: HostView,
+  name: string,
+  next: HostState,
+  out: AgentEffect[],
+): void {
+  if (view.state === next) return;
+  view.state = next;
+  view.stateSinceMs = state.nowMs;
+  master.capacityGeneration += 1;
+  emit(out, { type: "hostStateChanged", host: state.self, subject: name, state: next });
+  if (next === "dead") emit(out, { type: "hostDeclaredDead", host: state.self, subject: name });
+}
+
+/** Where VMs run, from slaves' heartbeats and, for hosts the master cannot hear, their datastore records. */
+function rebuildRunningOn(state: AgentState, master: MasterState): void {
+  const running = new Map<string, { host: string; epoch: number }>();
+  const put = (vm: string, host: string, epoch: number) => {
+    const seen = running.get(vm);
+    if (seen === undefined || seen.epoch < epoch) running.set(vm, { host, epoch });
+  };
+  for (const name of sortedKeys(state.local)) {
+    const vm = state.local.get(name)!;
+    if (vm.state !== "down") put(name, state.self, vm.epoch);
+  }
+  for (const name of sortedKeys(master.hosts)) {
+    const view = master.hosts.get(name)!;
+    switch (view.state) {
+      case "connected":
+      case "maintenance":
+      case "standby":
+        for (const vm of view.lastHeartbeat?.vms ?? []) put(vm.vm, name, vm.epoch);
+        break;
+      case "partitioned":
+      case "isolated":
+      case "unreachable":
+      case "election":
+      case "master":
+        for (const ds of [...state.dsView.keys()].sort()) {
+          for (const vm of state.dsView.get(ds)!.get(name)?.vms ?? []) put(vm.vm, name, vm.epoch);
+        }
+        break;
+      case "dead":
+      case "fencing":
+      case "fenced":
+        break;
+      default: {
+        const never: never = view.state;
+        throw new Error(`unhandled host state ${String(never)}`);
+      }
+    }
+  }
+  master.runningOn = running;
+}

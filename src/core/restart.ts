@@ -1,0 +1,522 @@
+// The master's restart manager. A protected VM that runs nowhere is restarted only with a proof
+// (DESIGN section 3: fenced, lease expired, reported down), in priority order, after its start
+// dependencies, placed by the planner, under a fresh lease epoch created exclusively.
+import { checkAdmission } from "./admission.ts";
+import { type AgentState, emit, type MasterState, type RestartTrack, sortedKeys } from "./agent-state.ts";
+import { restartPriorityOrder, type VmSpec } from "./cluster.ts";
+import type { AgentEffect, AgentInput, VmRecords } from "./io.ts";
+import { onStartRequest } from "./local-vms.ts";
+import { fenceProofValid, readableDatastores, unchangedForMs } from "./master.ts";
+import { type PlacementHost, planPlacement } from "./placement.ts";
+import { type RestartProof, recordFormatVersion, type StartVmMsg, type VmStartFailedMsg } from "./records.ts";
+
+/** At most this many VM record reads per datastore per tick: a stated bound on one tick's I/O. */
+const recordReadsPerTickMax = 512;
+/** How often a VM seen with no lease (never powered on under HA) is read again. */
+const neverStartedRecheckMs = 10_000;
+
+export function isProtected(spec: VmSpec): boolean {
+  return spec.ha && spec.restartPriority !== "disabled";
+}
+
+function newTrack(state: AgentState, forcedHost: string | null): RestartTrack {
+  return {
+    phase: "proving",
+    proof: null,
+    attempts: 0,
+    nextAttemptAtMs: state.nowMs,
+    pendingSinceMs: state.nowMs,
+    firstIssuedAtMs: -1,
+    target: null,
+    epoch: 0,
+    issuedAtMs: 0,
+    lastReason: "",
+    gaveUp: false,
+    unplacedGeneration: -1,
+    waitingAlarmed: false,
+    forcedHost,
+  };
+}
+
+export function stepRestarts(state: AgentState, out: AgentEffect[]): void {
+  const master = state.master!;
+  const held = master.heldDatastores;
+  for (const spec of state.spec.vms) {
+    const name = spec.name;
+    const track = master.restarts.get(name);
+    if (master.runningOn.has(name)) {
+      if (track !== undefined) master.restarts.delete(name);
+      continue;
+    }
+    if (track !== undefined) continue;
+    if (!isProtected(spec) || !held.has(spec.datastore)) continue;
+    const never = master.neverStarted.get(name);
+    if (never !== undefined && state.nowMs - never < neverStartedRecheckMs) continue;
+    // Heartbeats from a fresh master's slaves may not have arrived yet: give them time.
+    if (state.nowMs - master.sinceMs < state.spec.timing.slaveUnreachableAfterMs) continue;
+    master.restarts.set(name, newTrack(state, null));
+  }
+  requestRecordReads(state, master, out);
+  for (const name of sortedKeys(master.restarts)) advanceTrack(state, master, name, out);
+  placeReady(state, master, out);
+}
+
+function requestRecordReads(state: AgentState, master: MasterState, out: AgentEffect[]): void {
+  const byDatastore = new Map<string, string[]>();
+  for (const name of sortedKeys(master.restarts)) {
+    const track = master.restarts.get(name)!;
+    if (track.phase !== "proving") continue;
+    const spec = state.vmSpecs.get(name);
+    if (spec === undefined) continue;
+    const list = byDatastore.get(spec.datastore) ?? [];
+    if (list.length < recordReadsPerTickMax) list.push(name);
+    byDatastore.set(spec.datastore, list);
+  }
+  const readable = new Set(readableDatastores(state));
+  for (const [datastore, vms] of [...byDatastore.entries()].sort()) {
+    if (readable.has(datastore)) out.push({ type: "readVmRecords", datastore, vms });
+  }
+}
+
+export function onVmRecordsRead(state: AgentState, records: VmRecords[]): void {
+  const master = state.master;
+  if (master === null) return;
+  for (const record of records) {
+    master.leases.set(record.vm, {
+      epoch: record.lease?.epoch ?? 0,
+      holder: record.lease?.holder ?? "",
+      poweredOffEpoch: record.poweredOff?.epoch ?? -1,
+      readAtMs: state.nowMs,
+    });
+  }
+}
+
+/** Which proof allows a new epoch now, or null. */
+function findProof(state: AgentState, track: RestartTrack, vm: string): RestartProof | null {
+  const info = state.master!.leases.get(vm);
+  if (info === undefined || info.readAtMs < track.pendingSinceMs) return null;
+  if (info.epoch === 0) return track.forcedHost !== null ? "initialPowerOn" : null;
+  if (info.poweredOffEpoch === info.epoch) return "reportedDown";
+  if (state.unsafeRestartWithoutProof) return "unsafeNoProof";
+  if (info.holder === state.self) return null;
+  if (fenceProofValid(state, info.holder)) return "fenced";
+  const datastore = state.vmSpecs.get(vm)!.datastore;
+  const age = unchangedForMs(state.dsView.get(datastore)?.get(info.holder));
+  if (age >= state.spec.timing.leaseTtlMs) return "leaseExpired";
+  return null;
+}
+
+function advanceTrack(state: AgentState, master: MasterState, name: string, out: AgentEffect[]): void {
+  const track = master.restarts.get(name)!;
+  const timing = state.spec.timing;
+  if (track.gaveUp && track.unplacedGeneration !== master.capacityGeneration) {
+    track.gaveUp = false;
+    track.attempts = 0;
+    track.firstIssuedAtMs = -1;
+    track.nextAttemptAtMs = state.nowMs;
+  }
+  if (track.phase === "proving") {
+    const info = master.leases.get(name);
+    if (
+      info !== undefined &&
+      info.epoch === 0 &&
+      track.forcedHost === null &&
+      info.readAtMs >= track.pendingSinceMs
+    ) {
+      master.neverStarted.set(name, state.nowMs);
+      master.restarts.delete(name);
+      return;
+    }
+    const proof = findProof(state, track, name);
+    if (proof !== null) {
+      track.phase = "ready";
+      track.proof = proof;
+      track.epoch = info!.epoch;
+    } else if (!track.waitingAlarmed && state.nowMs - track.pendingSinceMs >= timing.leaseTtlMs * 2) {
+      track.waitingAlarmed = true;
+      emit(out, {
+        type: "vmWaiting",
+        host: state.self,
+        vm: name,
+        reason: waitingReason(state, name),
+      });
+    }
+  } else if (track.phase === "starting" && state.nowMs - track.issuedAtMs >= timing.vmStartTimeoutMs) {
+    const target = track.target!;
+    const targetState = target === state.self ? "connected" : master.hosts.get(target)?.state;
+    if (targetState === "connected") {
+      track.issuedAtMs = state.nowMs;
+      sendStart(state, name, track, out);
+    } else failAttempt(state, master, name, track, `start on ${target} did not finish`, out);
+  }
+}
+
+function waitingReason(state: AgentState, vm: string): string {
+  const info = state.master!.leases.get(vm);
+  if (info === undefined) return "its lease record could not be read";
+  return `no proof yet that the copy on ${info.holder} (epoch ${info.epoch}) is dead: not fenced, lease renewed, not reported down`;
+}
+
+function failAttempt(
+  state: AgentState,
+  master: MasterState,
+  name: string,
+  track: RestartTrack,
+  reason: string,
+  out: AgentEffect[],
+): void {
+  track.attempts += 1;
+  track.phase = "proving";
+  track.pendingSinceMs = state.nowMs;
+  track.lastReason = reason;
+  emit(out, { type: "vmStartFailed", host: state.self, vm: name, reason, epoch: track.epoch + 1 });
+  if (track.attempts >= state.spec.timing.restartAttemptsMax) {
+    track.gaveUp = true;
+    track.unplacedGeneration = master.capacityGeneration;
+    emit(out, {
+      type: "vmRestartGaveUp",
+      host: state.self,
+      vm: name,
+      reason: `${track.attempts} attempts failed, last: ${reason}`,
+    });
+    return;
+  }
+  // vSphere's schedule: attempts at T0, +2, +6, +14, +30 units after the first.
+  const delay = state.spec.timing.restartBackoffMs * (2 ** track.attempts - 1);
+  track.nextAttemptAtMs = track.firstIssuedAtMs + delay;
+  emit(out, {
+    type: "vmRestartScheduled",
+    host: state.self,
+    vm: name,
+    reason: `attempt ${track.attempts + 1} in ${Math.max(0, track.nextAttemptAtMs - state.nowMs)} ms`,
+  });
+}
+
+function priorityIndex(spec: VmSpec): number {
+  const index = restartPriorityOrder.indexOf(spec.restartPriority);
+  return index < 0 ? restartPriorityOrder.length : index;
+}
+
+/** A track still holds back lower priorities and dependants until its start condition or the timeout. */
+function holdsBack(state: AgentState, track: RestartTrack): boolean {
+  if (track.gaveUp) return false;
+  if (state.nowMs - track.pendingSinceMs >= state.spec.timing.startOrderTimeoutMs) return false;
+  if (state.spec.startCondition === "allocated") return track.phase !== "starting";
+  return true;
+}
+
+function placeReady(state: AgentState, master: MasterState, out: AgentEffect[]): void {
+  let firstUnfinished = restartPriorityOrder.length;
+  for (const [name, track] of master.restarts) {
+    if (holdsBack(state, track))
+      firstUnfinished = Math.min(firstUnfinished, priorityIndex(state.vmSpecs.get(name)!));
+  }
+  const dependencies = startAfterMap(state);
+  const ready: VmSpec[] = [];
+  const forced: string[] = [];
+  let anyNew = false;
+  for (const name of sortedKeys(master.restarts)) {
+    const track = master.restarts.get(name)!;
+    if (track.phase !== "ready" || track.gaveUp || track.nextAttemptAtMs > state.nowMs) continue;
+    const spec = state.vmSpecs.get(name)!;
+    if (priorityIndex(spec) > firstUnfinished) continue;
+    if (waitsForDependency(state, master, track, dependencies.get(name))) continue;
+    if (track.forcedHost !== null) {
+      forced.push(name);
+      continue;
+    }
+    ready.push(spec);
+    if (track.unplacedGeneration !== master.capacityGeneration) anyNew = true;
+  }
+  for (const name of forced) claim(state, master, name, master.restarts.get(name)!.forcedHost!, out);
+  if (ready.length === 0 || !anyNew) return;
+  const hosts = placementHosts(state, master, null);
+  if (state.spec.haTag !== "" && !hosts.some((h) => h.eligible && h.tags.includes(state.spec.haTag))) {
+    if (!master.haTagAlarmed) {
+      master.haTagAlarmed = true;
+      emit(out, {
+        type: "haTagMissing",
+        host: state.self,
+        reason: `no eligible host carries ha.tag ${state.spec.haTag}: HA VMs are not restarted`,
+      });
+    }
+  } else master.haTagAlarmed = false;
+  const plan = planPlacement({
+    hosts,
+    vms: ready.map((v) => ({
+      name: v.name,
+      cpus: v.cpus,
+      memoryMiB: v.memoryMiB,
+      datastore: v.datastore,
+      restartPriority: v.restartPriority,
+    })),
+    rules: state.spec.rules,
+    haTag: state.spec.haTag,
+    admissionControl: state.spec.admissionControl,
+  });
+  for (const placement of plan.placements) claim(state, master, placement.vm, placement.host, out);
+  for (const unplaced of plan.unplaced) {
+    const track = master.restarts.get(unplaced.vm)!;
+    track.unplacedGeneration = master.capacityGeneration;
+    if (track.lastReason !== unplaced.reason) {
+      track.lastReason = unplaced.reason;
+      emit(out, { type: "vmUnplaced", host: state.self, vm: unplaced.vm, reason: unplaced.reason });
+    }
+  }
+}
+
+function startAfterMap(state: AgentState): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const rule of state.spec.rules) {
+    if (rule.type === "startAfter") map.set(rule.vm, [...(map.get(rule.vm) ?? []), ...rule.after]);
+  }
+  return map;
+}
+
+function waitsForDependency(
+  state: AgentState,
+  master: MasterState,
+  track: RestartTrack,
+  dependencies: string[] | undefined,
+): boolean {
+  if (dependencies === undefined) return false;
+  if (state.nowMs - track.pendingSinceMs >= state.spec.timing.startOrderTimeoutMs) return false;
+  for (const dependency of dependencies) {
+    const other = master.restarts.get(dependency);
+    if (other !== undefined && holdsBack(state, other)) return true;
+  }
+  return false;
+}
+
+function claim(state: AgentState, master: MasterState, vm: string, host: string, out: AgentEffect[]): void {
+  const track = master.restarts.get(vm)!;
+  const spec = state.vmSpecs.get(vm)!;
+  track.phase = "claiming";
+  track.target = host;
+  if (track.firstIssuedAtMs < 0) track.firstIssuedAtMs = state.nowMs;
+  track.lastReason = "";
+  out.push({
+    type: "createLease",
+    datastore: spec.datastore,
+    record: { v: recordFormatVersion, vm, epoch: track.epoch + 1, holder: host, proof: track.proof! },
+  });
+}
+
+export function onMasterLeaseCreated(
+  state: AgentState,
+  input: Extract<AgentInput, { type: "leaseCreated" }>,
+  out: AgentEffect[],
+): void {
+  const master = state.master;
+  const track = master?.restarts.get(input.vm);
+  if (master === null || track === undefined || track.phase !== "claiming" || track.epoch + 1 !== input.epoch)
+    return;
+  if (!input.ok) {
+    // Someone else created this epoch (another master): read again, never skip to a later epoch.
+    track.phase = "proving";
+    track.pendingSinceMs = state.nowMs;
+    return;
+  }
+  track.phase = "starting";
+  track.issuedAtMs = state.nowMs;
+  master.leases.set(input.vm, {
+    epoch: input.epoch,
+    holder: track.target!,
+    poweredOffEpoch: -1,
+    readAtMs: state.nowMs,
+  });
+  sendStart(state, input.vm, track, out);
+}
+
+function sendStart(state: AgentState, vm: string, track: RestartTrack, out: AgentEffect[]): void {
+  const msg: StartVmMsg = {
+    type: "startVm",
+    from: state.self,
+    vm,
+    epoch: track.epoch + 1,
+    proof: track.proof!,
+  };
+  if (track.target === state.self) onStartRequest(state, msg, out);
+  else out.push({ type: "send", to: track.target!, msg });
+}
+
+export function onVmStartFailed(state: AgentState, msg: VmStartFailedMsg, out: AgentEffect[]): void {
+  const master = state.master;
+  const track = master?.restarts.get(msg.vm);
+  if (master === null || track === undefined || track.phase !== "starting" || track.epoch + 1 !== msg.epoch)
+    return;
+  track.epoch = msg.epoch;
+  failAttempt(state, master, msg.vm, track, `${msg.from}: ${msg.reason}`, out);
+}
+
+/** Placement's view of the hosts, with capacity taken by running VMs and by starts in flight. */
+export function placementHosts(
+  state: AgentState,
+  master: MasterState,
+  exclude: string | null,
+): PlacementHost[] {
+  const stale = state.spec.timing.datastoreHeartbeatStaleMs;
+  const hosts = new Map<string, PlacementHost>();
+  for (const spec of state.spec.hosts) {
+    const self = spec.name === state.self;
+    const eligible =
+      spec.name !== exclude &&
+      (self
+        ? !state.maintenance && !state.standby && state.isolation.state === "none"
+        : master.hosts.get(spec.name)?.state === "connected");
+    const datastores = self
+      ? readableDatastores(state)
+      : spec.datastores.filter((ds) => {
+          const age = unchangedForMs(state.dsView.get(ds)?.get(spec.name));
+          return age >= 0 && age < stale;
+        });
+    hosts.set(spec.name, {
+      name: spec.name,
+      cpus: spec.cpus,
+      memoryMiB: spec.memoryMiB,
+      usedCpus: 0,
+      usedMemoryMiB: 0,
+      datastores,
+      faultDomain: spec.faultDomain,
+      tags: spec.tags,
+      vms: [],
+      eligible,
+    });
+  }
+  const use = (vm: string, hostName: string) => {
+    const host = hosts.get(hostName);
+    const spec = state.vmSpecs.get(vm);
+    if (host === undefined || spec === undefined) return;
+    host.usedCpus += spec.cpus;
+    host.usedMemoryMiB += spec.memoryMiB;
+    host.vms.push(vm);
+  };
+  for (const [vm, where] of master.runningOn) {
+    const migration = master.migrations.get(vm);
+    use(vm, migration?.target ?? where.host);
+  }
+  for (const [vm, track] of master.restarts) {
+    if ((track.phase === "claiming" || track.phase === "starting") && track.target !== null)
+      use(vm, track.target);
+  }
+  return [...hosts.values()];
+}
+
+export function onPowerOnRequested(
+  state: AgentState,
+  vm: string,
+  host: string | null,
+  out: AgentEffect[],
+): void {
+  const master = state.master;
+  const refuse = (reason: string) => emit(out, { type: "powerOnRefused", host: state.self, vm, reason });
+  const spec = state.vmSpecs.get(vm);
+  if (master === null) {
+    refuse("this host is not the master");
+    return;
+  }
+  if (spec === undefined) {
+    refuse(`unknown VM ${vm}`);
+    return;
+  }
+  if (master.runningOn.has(vm) || master.restarts.has(vm)) {
+    refuse(`${vm} is already running or starting`);
+    return;
+  }
+  const hosts = placementHosts(state, master, null);
+  const failoverHosts =
+    state.spec.admissionControl.policy === "failoverHosts" ? state.spec.admissionControl.hosts : [];
+  let target = host;
+  if (target === null) {
+    const plan = planPlacement({
+      hosts: hosts.map((h) => (failoverHosts.includes(h.name) ? { ...h, eligible: false } : h)),
+      vms: [
+        {
+          name: vm,
+          cpus: spec.cpus,
+          memoryMiB: spec.memoryMiB,
+          datastore: spec.datastore,
+          restartPriority: "medium",
+        },
+      ],
+      rules: state.spec.rules,
+      haTag: "",
+      admissionControl: { policy: "disabled" },
+    });
+    const placed = plan.placements[0];
+    if (placed === undefined) {
+      refuse(plan.unplaced[0]?.reason ?? "no host can run it");
+      return;
+    }
+    target = placed.host;
+  } else if (!hosts.some((h) => h.name === target && h.eligible)) {
+    refuse(`host ${target} cannot run VMs now`);
+    return;
+  }
+  const poweredOn = [...master.runningOn.keys()].sort().flatMap((name) => {
+    const s = state.vmSpecs.get(name);
+    return s === undefined ? [] : [{ name, cpus: s.cpus, memoryMiB: s.memoryMiB }];
+  });
+  const verdict = checkAdmission(state.spec.admissionControl, hosts, poweredOn, {
+    kind: "powerOn",
+    vm: { name: vm, cpus: spec.cpus, memoryMiB: spec.memoryMiB },
+    host: target,
+  });
+  if (!verdict.ok) {
+    refuse(verdict.reason);
+    return;
+  }
+  emit(out, { type: "powerOnAccepted", host: state.self, vm, target });
+  master.neverStarted.delete(vm);
+  master.restarts.set(vm, newTrack(state, target));
+}
+
+/** Maintenance: move every VM off hosts in maintenance, by live migration when the driver can. */
+export function stepEvacuations(state: AgentState, out: AgentEffect[]): void {
+  const master = state.master!;
+  for (const [vm, migration] of [...master.migrations]) {
+    const where = master.runningOn.get(vm);
+    if (where === undefined || where.host === migration.target) master.migrations.delete(vm);
+    else if (state.nowMs - migration.issuedAtMs >= state.spec.timing.vmStartTimeoutMs)
+      master.migrations.delete(vm);
+  }
+  const leaving: { vm: string; host: string }[] = [];
+  for (const vm of sortedKeys(master.runningOn)) {
+    const where = master.runningOn.get(vm)!;
+    if (master.migrations.has(vm)) continue;
+    if (master.hosts.get(where.host)?.state === "maintenance") leaving.push({ vm, host: where.host });
+  }
+  if (leaving.length === 0) return;
+  const hosts = placementHosts(state, master, null).map((h) =>
+    master.hosts.get(h.name)?.state === "maintenance" ? { ...h, eligible: false } : h,
+  );
+  const plan = planPlacement({
+    hosts,
+    vms: leaving.flatMap(({ vm }) => {
+      const s = state.vmSpecs.get(vm);
+      return s === undefined
+        ? []
+        : [
+            {
+              name: vm,
+              cpus: s.cpus,
+              memoryMiB: s.memoryMiB,
+              datastore: s.datastore,
+              restartPriority: s.restartPriority === "disabled" ? "lowest" : s.restartPriority,
+            },
+          ];
+    }),
+    rules: state.spec.rules,
+    haTag: "",
+    admissionControl: state.spec.admissionControl,
+  });
+  const source = new Map(leaving.map((l) => [l.vm, l.host]));
+  for (const placement of plan.placements) {
+    master.migrations.set(placement.vm, { target: placement.host, issuedAtMs: state.nowMs });
+    out.push({
+      type: "send",
+      to: source.get(placement.vm)!,
+      msg: { type: "migrateVm", from: state.self, vm: placement.vm, target: placement.host },
+    });
+  }
+}
