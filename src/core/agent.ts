@@ -16,7 +16,7 @@ import {
   reconcile,
   stepLocalVms,
 } from "./local-vms.ts";
-import { onFenceResult, onHeartbeatsRead, readHeartbeats, stepMaster } from "./master.ts";
+import { ensureHostViews, onFenceResult, onHeartbeatsRead, readHeartbeats, stepMaster } from "./master.ts";
 import { onMasterLeaseCreated, onPowerOnRequested, onVmRecordsRead, onVmStartFailed } from "./restart.ts";
 
 export function initAgent(
@@ -147,6 +147,7 @@ export function agentStep(state: AgentState, input: AgentInput): AgentEffect[] {
       break;
     case "configChanged":
       indexSpec(state, input.cluster);
+      ensureHostViews(state);
       if (state.master !== null) state.master.capacityGeneration += 1;
       break;
     default:

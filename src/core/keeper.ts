@@ -24,7 +24,8 @@ export interface KeeperState {
 
 /**
  * A keeper that starts (after a crash or boot) assumes its deadline has passed (rule 7): every
- * datastore counts as fenced until its first acknowledged renewal.
+ * datastore counts as fenced until its first acknowledged renewal, unless it recovered the issue
+ * time of its last renewal from a persisted monotonic timestamp (`recoveredRenewalMs`).
  */
 export function initKeeper(
   host: string,
@@ -32,7 +33,9 @@ export function initKeeper(
   datastores: string[],
   timing: Timing,
   nowMs: number,
+  recoveredRenewalMs: number | null = null,
 ): KeeperState {
+  const recovered = recoveredRenewalMs !== null;
   return {
     host,
     incarnation,
@@ -40,8 +43,8 @@ export function initKeeper(
     timing,
     nowMs,
     counter: 0,
-    lastRenewIssuedMs: new Map(),
-    fenced: new Set(datastores),
+    lastRenewIssuedMs: new Map(recovered ? datastores.map((ds) => [ds, recoveredRenewalMs]) : []),
+    fenced: new Set(recovered ? [] : datastores),
     nextRenewAtMs: nowMs,
     isolated: false,
     vms: [],

@@ -176,8 +176,11 @@ function vanished(state: AgentState, name: string, vm: LocalVm, out: AgentEffect
     return;
   }
   if (spec === undefined || state.fencedDatastores.has(spec.datastore)) {
-    // Rule 7: the lease is lost for good; the master restarts it once the lease has expired.
-    state.local.delete(name);
+    // Rule 7: the lease is lost for good. Never restart it here; once the datastore answers again,
+    // report it down so the master need not wait for an expiry that a renewing host never shows.
+    vm.state = "down";
+    vm.stopReason = "lostLease";
+    vm.reportDown = true;
     emit(out, { type: "vmLeaseLost", host: state.self, vm: name, epoch: vm.epoch });
     return;
   }
@@ -333,6 +336,7 @@ export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
     const spec = state.vmSpecs.get(name);
     if (vm.state === "down") {
       if (vm.reportDown) {
+        if (spec !== undefined && state.fencedDatastores.has(spec.datastore)) continue;
         state.local.delete(name);
         writePoweredOff(state, name, vm.epoch, vm.stopReason ?? "stopped", out);
       } else if (

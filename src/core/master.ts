@@ -43,8 +43,22 @@ export function becomeMaster(state: AgentState, out: AgentEffect[]): void {
     migrations: new Map(),
     neverStarted: new Map(),
   };
+  state.master = master;
+  ensureHostViews(state);
+  state.role = "master";
+  state.roleSinceMs = state.nowMs;
+  state.masterId = state.self;
+  state.nextHeartbeatAtMs = state.nowMs;
+  emit(out, { type: "masterElected", host: state.self });
+  stepMaster(state, out);
+}
+
+/** Every host of the configuration has a view; hosts added later start as unreachable. */
+export function ensureHostViews(state: AgentState): void {
+  const master = state.master;
+  if (master === null) return;
   for (const host of state.spec.hosts) {
-    if (host.name === state.self) continue;
+    if (host.name === state.self || master.hosts.has(host.name)) continue;
     master.hosts.set(host.name, {
       state: "unreachable",
       stateSinceMs: state.nowMs,
@@ -57,13 +71,6 @@ export function becomeMaster(state: AgentState, out: AgentEffect[]): void {
       fencedHeartbeat: "",
     });
   }
-  state.master = master;
-  state.role = "master";
-  state.roleSinceMs = state.nowMs;
-  state.masterId = state.self;
-  state.nextHeartbeatAtMs = state.nowMs;
-  emit(out, { type: "masterElected", host: state.self });
-  stepMaster(state, out);
 }
 
 /** A master that steps down releases its master leases so the next master need not wait them out. */
@@ -230,7 +237,12 @@ function classify(state: AgentState, master: MasterState, name: string, out: Age
   } else {
     next = judgeSilentHost(state, view, name, out);
   }
-  if (next === "dead") maybeFence(state, view, name, out);
+  if (next === "dead") {
+    if (view.state !== "dead" && view.state !== "fencing" && view.state !== "fenced") {
+      emit(out, { type: "hostDeclaredDead", host: state.self, subject: name });
+    }
+    maybeFence(state, view, name, out);
+  }
   if (view.fence === "fencing") next = "fencing";
   setHostState(state, master, view, name, next, out);
 }
@@ -243,16 +255,26 @@ function judgeSilentHost(state: AgentState, view: HostView, name: string, out: A
   }
   const host = state.hostSpecs.get(name)!;
   const readable = new Set(readableDatastores(state));
+  // Only a heartbeat that changed after the host fell silent proves it is alive; one still
+  // settling from before could be a host that just died.
+  const silentSinceMs =
+    (state.lastHeardMs.get(name) ?? Number.NEGATIVE_INFINITY) +
+    timing.heartbeatIntervalMs +
+    timing.renewPeriodMs;
   let fresh = false;
   let isolated = false;
   let unknown = false;
   for (const ds of host.datastores) {
     if (!readable.has(ds)) continue;
-    const age = unchangedForMs(state.dsView.get(ds)?.get(name));
+    const heartbeat = state.dsView.get(ds)?.get(name);
+    const age = unchangedForMs(heartbeat);
     if (age < 0) unknown = true;
     else if (age < timing.datastoreHeartbeatStaleMs) {
-      fresh = true;
-      if (state.dsView.get(ds)!.get(name)!.isolated) isolated = true;
+      if (heartbeat!.firstSeenMs <= silentSinceMs) unknown = true;
+      else {
+        fresh = true;
+        if (heartbeat!.isolated) isolated = true;
+      }
     }
   }
   if (fresh) return isolated ? "isolated" : "partitioned";
@@ -306,7 +328,6 @@ function setHostState(
   view.stateSinceMs = state.nowMs;
   master.capacityGeneration += 1;
   emit(out, { type: "hostStateChanged", host: state.self, subject: name, state: next });
-  if (next === "dead") emit(out, { type: "hostDeclaredDead", host: state.self, subject: name });
 }
 
 /** Where VMs run, from slaves' heartbeats and, for hosts the master cannot hear, their datastore records. */

@@ -1,0 +1,87 @@
+// The `vigil` command. Subcommands live in their own files; this one only wires them to commander.
+import { Command, InvalidArgumentError } from "commander";
+import { parseDuration } from "../sim/duration.ts";
+import { fuzzCommand, simRun } from "./sim-commands.ts";
+
+const io = { out: (line: string) => console.log(line), err: (line: string) => console.error(line) };
+
+function positiveInt(name: string) {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${name} must be a whole number >= 1, got "${value}"`);
+    return n;
+  };
+}
+
+function duration(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined)
+    throw new InvalidArgumentError(`--duration must look like 90s, 2m or 500ms, got "${value}"`);
+  return ms;
+}
+
+export function buildProgram(): Command {
+  const program = new Command("vigil").description("High availability for KVM/QEMU clusters").exitOverride();
+  const sim = program.command("sim").description("the deterministic simulator: scenarios and fuzzing");
+  sim
+    .command("run")
+    .description("run scenario files, print their timelines and check their expectations")
+    .argument("<files...>", "scenario files (YAML)")
+    .option("--json", "print the result as JSON")
+    .option("-q, --quiet", "print only the verdicts, not the timeline")
+    .action((files: string[], opts: { json?: boolean; quiet?: boolean }) => {
+      process.exitCode = simRun(files, opts, io);
+    });
+  sim
+    .command("fuzz")
+    .description("run random fault mixes and report seeds that break an invariant")
+    .option("--seeds <n>", "how many seeds", positiveInt("--seeds"), 100)
+    .option("--first-seed <n>", "the first seed", positiveInt("--first-seed"), 1)
+    .option("--hosts <n>", "hosts per cluster", positiveInt("--hosts"), 8)
+    .option("--vms <n>", "VMs per cluster", positiveInt("--vms"), 64)
+    .option("--duration <d>", "length of the fault phase (e.g. 120s)", duration, 120_000)
+    .option("--json", "print the result as JSON")
+    .option(
+      "--break <rule>",
+      "TEST ONLY: break a safety rule to see the checkers catch it (restartWithoutProof)",
+    )
+    .action(
+      (opts: {
+        seeds: number;
+        firstSeed: number;
+        hosts: number;
+        vms: number;
+        duration: number;
+        json?: boolean;
+        break?: string;
+      }) => {
+        if (opts.break !== undefined && opts.break !== "restartWithoutProof") {
+          io.err(`--break: unknown rule "${opts.break}"; known: restartWithoutProof`);
+          process.exitCode = 2;
+          return;
+        }
+        process.exitCode = fuzzCommand(
+          {
+            seeds: opts.seeds,
+            firstSeed: opts.firstSeed,
+            hosts: opts.hosts,
+            vms: opts.vms,
+            durationMs: opts.duration,
+            json: opts.json === true,
+            breakRule: opts.break ?? null,
+          },
+          io,
+        );
+      },
+    );
+  return program;
+}
+
+try {
+  await buildProgram().parseAsync(process.argv);
+} catch (error) {
+  const code = (error as { exitCode?: number }).exitCode;
+  if (typeof code === "number") process.exitCode = code === 0 ? 0 : 2;
+  else throw error;
+}
