@@ -158,6 +158,7 @@ export interface AgentState {
   listedOnce: boolean;
   /** Datastores whose VM records still have to be read to reconcile after a (re)start. */
   reconcilePending: Set<string> | null;
+  reconcileRequested: Set<string>;
   nextHeartbeatAtMs: number;
   dsView: Map<string, Map<string, DatastoreHeartbeatView>>;
   masterLeaseView: Map<string, MasterLeaseView>;

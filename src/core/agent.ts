@@ -61,6 +61,7 @@ export function initAgent(
     endedEpochs: new Map(),
     listedOnce: false,
     reconcilePending: null,
+    reconcileRequested: new Set(),
     nextHeartbeatAtMs: nowMs,
     dsView: new Map(),
     masterLeaseView: new Map(),
@@ -117,7 +118,7 @@ export function agentStep(state: AgentState, input: AgentInput): AgentEffect[] {
       if (input.ok) {
         reconcile(state, input.datastore, input.records, out);
         onVmRecordsRead(state, input.records);
-      }
+      } else state.reconcileRequested.delete(input.datastore);
       break;
     case "leaseCreated":
       if (!onLocalLeaseCreated(state, input, out)) onMasterLeaseCreated(state, input, out);

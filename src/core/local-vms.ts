@@ -93,7 +93,8 @@ export function reconcile(
     out.push({ type: "startVm", spec, epoch: pending.epoch });
   }
   const pendingReconcile = state.reconcilePending;
-  if (pendingReconcile === null || !pendingReconcile.delete(datastore)) return;
+  if (pendingReconcile === null || !state.reconcileRequested.delete(datastore)) return;
+  if (!pendingReconcile.delete(datastore)) return;
   // After a (re)start: leases this host holds for VMs that do not run here are reported down.
   for (const record of records) {
     const lease = record.lease;
@@ -146,14 +147,17 @@ export function onVmsListed(state: AgentState, listed: ListedVm[], out: AgentEff
   }
   if (!state.listedOnce) {
     state.listedOnce = true;
-    startReconcile(state, out);
+    state.reconcilePending = new Set(state.hostSpecs.get(state.self)?.datastores ?? []);
   }
 }
 
-function startReconcile(state: AgentState, out: AgentEffect[]): void {
-  const datastores = readableDatastores(state);
-  state.reconcilePending = new Set(datastores);
-  for (const datastore of datastores) {
+/** Reads each datastore's VM records once it is readable (a booting keeper has renewed nothing yet). */
+function requestReconcileReads(state: AgentState, out: AgentEffect[]): void {
+  const pending = state.reconcilePending;
+  if (pending === null || pending.size === 0) return;
+  for (const datastore of readableDatastores(state)) {
+    if (!pending.has(datastore) || state.reconcileRequested.has(datastore)) continue;
+    state.reconcileRequested.add(datastore);
     const vms = state.spec.vms.filter((v) => v.datastore === datastore).map((v) => v.name);
     out.push({ type: "readVmRecords", datastore, vms });
   }
@@ -330,6 +334,7 @@ export function stopForIsolation(
 
 export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
   const timing = state.spec.timing;
+  requestReconcileReads(state, out);
   const vms: { vm: string; epoch: number }[] = [];
   for (const name of sortedKeys(state.local)) {
     const vm = state.local.get(name)!;

@@ -150,7 +150,8 @@ export function onHeartbeatsRead(
 
 /** How long a heartbeat has been seen unchanged, by reads on this host's clock; -1 when never read. */
 export function unchangedForMs(view: DatastoreHeartbeatView | undefined): number {
-  return view === undefined ? -1 : view.lastReadIssuedMs - view.firstSeenMs;
+  // A read issued before the one that first saw the value can complete after it: never negative.
+  return view === undefined ? -1 : Math.max(0, view.lastReadIssuedMs - view.firstSeenMs);
 }
 
 export function heartbeatKey(state: AgentState, host: string): string {
