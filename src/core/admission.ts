@@ -88,8 +88,8 @@ export function slotSummary(
   hosts: readonly AdmissionHost[],
   vms: readonly AdmissionVm[],
 ): SlotSummary {
-  const slotCpus = policy.slotCpus ?? Math.max(0, ...vms.map((v) => v.cpus));
-  const slotMemoryMiB = policy.slotMemoryMiB ?? Math.max(0, ...vms.map((v) => v.memoryMiB));
+  const slotCpus = policy.slotCpus ?? vms.reduce((m, v) => Math.max(m, v.cpus), 0);
+  const slotMemoryMiB = policy.slotMemoryMiB ?? vms.reduce((m, v) => Math.max(m, v.memoryMiB), 0);
   const per = (amount: number, slot: number, round: (x: number) => number): number =>
     slot > 0 ? round(amount / slot) : Number.POSITIVE_INFINITY;
   const hostSlots = hosts

@@ -94,6 +94,13 @@ export interface RestartTrack {
   forcedHost: string | null;
 }
 
+export interface RunningVm {
+  host: string;
+  epoch: number;
+  starting: boolean;
+  guestOk: boolean;
+}
+
 export interface MasterState {
   sinceMs: number;
   hosts: Map<string, HostView>;
@@ -101,7 +108,7 @@ export interface MasterState {
   /** Highest lease and poweredoff record seen per VM (from vmRecordsRead). */
   leases: Map<string, { epoch: number; holder: string; poweredOffEpoch: number; readAtMs: number }>;
   /** Where each VM was last reported running, with the epoch. */
-  runningOn: Map<string, { host: string; epoch: number }>;
+  runningOn: Map<string, RunningVm>;
   /** Bumped whenever membership or capacity changes; unplaced VMs are re-planned then. */
   capacityGeneration: number;
   lastPlannedGeneration: number;

@@ -4,7 +4,7 @@
 import { type AgentState, betterCandidate, emit, sortedKeys } from "./agent-state.ts";
 import type { AgentEffect } from "./io.ts";
 import { becomeMaster, dropMaster } from "./master.ts";
-import type { HeartbeatMsg } from "./records.ts";
+import type { HeartbeatMsg, VmEpoch } from "./records.ts";
 
 export function datastoresSeen(state: AgentState): number {
   const host = state.hostSpecs.get(state.self);
@@ -117,10 +117,14 @@ export function onHeartbeat(state: AgentState, msg: HeartbeatMsg, out: AgentEffe
 }
 
 export function ownHeartbeat(state: AgentState): HeartbeatMsg {
-  const vms: { vm: string; epoch: number }[] = [];
+  const vms: VmEpoch[] = [];
   for (const name of sortedKeys(state.local)) {
     const vm = state.local.get(name)!;
-    if (vm.state !== "down") vms.push({ vm: name, epoch: vm.epoch });
+    if (vm.state === "down") continue;
+    const entry: VmEpoch = { vm: name, epoch: vm.epoch };
+    if (vm.state === "starting") entry.starting = true;
+    if (vm.lastGuestHeartbeatMs !== null) entry.guestOk = true;
+    vms.push(entry);
   }
   return {
     type: "heartbeat",

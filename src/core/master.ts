@@ -7,12 +7,13 @@ import {
   emit,
   type HostView,
   type MasterState,
+  type RunningVm,
   sortedKeys,
 } from "./agent-state.ts";
 import type { HostState } from "./host-states.ts";
 import type { AgentEffect, AgentInput } from "./io.ts";
 import { noteMasterLeaseForIsolation } from "./isolation.ts";
-import { recordFormatVersion } from "./records.ts";
+import { recordFormatVersion, type VmEpoch } from "./records.ts";
 import { stepEvacuations, stepRestarts } from "./restart.ts";
 
 const fenceAttemptsMax = 3;
@@ -333,14 +334,30 @@ function setHostState(
 
 /** Where VMs run, from slaves' heartbeats and, for hosts the master cannot hear, their datastore records. */
 function rebuildRunningOn(state: AgentState, master: MasterState): void {
-  const running = new Map<string, { host: string; epoch: number }>();
-  const put = (vm: string, host: string, epoch: number) => {
-    const seen = running.get(vm);
-    if (seen === undefined || seen.epoch < epoch) running.set(vm, { host, epoch });
+  const running = new Map<string, RunningVm>();
+  const put = (vm: VmEpoch, host: string) => {
+    const seen = running.get(vm.vm);
+    if (seen !== undefined && seen.epoch >= vm.epoch) return;
+    running.set(vm.vm, {
+      host,
+      epoch: vm.epoch,
+      starting: vm.starting === true,
+      guestOk: vm.guestOk === true,
+    });
   };
   for (const name of sortedKeys(state.local)) {
     const vm = state.local.get(name)!;
-    if (vm.state !== "down") put(name, state.self, vm.epoch);
+    if (vm.state !== "down") {
+      put(
+        {
+          vm: name,
+          epoch: vm.epoch,
+          starting: vm.state === "starting",
+          guestOk: vm.lastGuestHeartbeatMs !== null,
+        },
+        state.self,
+      );
+    }
   }
   for (const name of sortedKeys(master.hosts)) {
     const view = master.hosts.get(name)!;
@@ -348,7 +365,7 @@ function rebuildRunningOn(state: AgentState, master: MasterState): void {
       case "connected":
       case "maintenance":
       case "standby":
-        for (const vm of view.lastHeartbeat?.vms ?? []) put(vm.vm, name, vm.epoch);
+        for (const vm of view.lastHeartbeat?.vms ?? []) put(vm, name);
         break;
       case "partitioned":
       case "isolated":
@@ -356,7 +373,7 @@ function rebuildRunningOn(state: AgentState, master: MasterState): void {
       case "election":
       case "master":
         for (const ds of [...state.dsView.keys()].sort()) {
-          for (const vm of state.dsView.get(ds)!.get(name)?.vms ?? []) put(vm.vm, name, vm.epoch);
+          for (const vm of state.dsView.get(ds)!.get(name)?.vms ?? []) put(vm, name);
         }
         break;
       case "dead":

@@ -2,7 +2,8 @@
 // candidate master computes the same plan, and fast enough for 10,000 VMs in one tick: rule
 // lookups are resolved once per plan, and hosts sit in buckets (datastore x fault domain x
 // failover) kept sorted by free capacity, so a VM usually looks at one or two hosts per bucket.
-// Admission control is deliberately absent: it gates user actions, never an HA restart.
+// Admission control never refuses a restart here (it gates user actions); only the failover host
+// list of the failoverHosts policy is used, as a preference.
 
 import type { AdmissionControl, RestartPriority, Rule } from "./cluster.ts";
 import { restartPriorityOrder } from "./cluster.ts";
@@ -134,6 +135,13 @@ interface Datastore {
 
 const NO_DATASTORE: Datastore = { hosts: [], sees: new Uint8Array(0), buckets: [] };
 
+/**
+ * Plans HA restarts, in restart priority order then by name. A host qualifies when it is eligible,
+ * carries haTag (if set), sees the VM's datastore, has the free CPUs and memory, and breaks no
+ * strict rule. Among those, lower wins on: preferred host rules missed, no affinity mate on the
+ * host, not a failover host, anti-affinity mates in its fault domain; then most free memory, most
+ * free CPUs, host name.
+ */
 export function planPlacement(input: PlacementInput): PlacementPlan {
   const placements: Placement[] = [];
   const unplaced: Unplaced[] = [];

@@ -6,6 +6,10 @@ export const recordFormatVersion = 1;
 export interface VmEpoch {
   vm: string;
   epoch: number;
+  /** Still booting: it counts as placed, not yet as powered on. */
+  starting?: boolean;
+  /** Its guest sends heartbeats. */
+  guestOk?: boolean;
 }
 
 /** hosts/<host>.hb, written by the host's lease keeper every renewPeriodMs. */

@@ -2,7 +2,14 @@
 // (DESIGN section 3: fenced, lease expired, reported down), in priority order, after its start
 // dependencies, placed by the planner, under a fresh lease epoch created exclusively.
 import { checkAdmission } from "./admission.ts";
-import { type AgentState, emit, type MasterState, type RestartTrack, sortedKeys } from "./agent-state.ts";
+import {
+  type AgentState,
+  emit,
+  type MasterState,
+  type RestartTrack,
+  type RunningVm,
+  sortedKeys,
+} from "./agent-state.ts";
 import { restartPriorityOrder, type VmSpec } from "./cluster.ts";
 import type { AgentEffect, AgentInput, VmRecords } from "./io.ts";
 import { onStartRequest } from "./local-vms.ts";
@@ -17,6 +24,22 @@ const neverStartedRecheckMs = 10_000;
 
 export function isProtected(spec: VmSpec): boolean {
   return spec.ha && spec.restartPriority !== "disabled";
+}
+
+/** The VM counts as started for priority order and dependencies (cluster.startCondition). */
+function startConditionReached(state: AgentState, spec: VmSpec, running: RunningVm): boolean {
+  switch (state.spec.startCondition) {
+    case "allocated":
+      return true;
+    case "poweredOn":
+      return !running.starting;
+    case "guestHeartbeat":
+      return !running.starting && (!spec.guestHeartbeat || running.guestOk);
+    default: {
+      const never: never = state.spec.startCondition;
+      throw new Error(`unhandled start condition ${String(never)}`);
+    }
+  }
 }
 
 function newTrack(state: AgentState, forcedHost: string | null): RestartTrack {
@@ -44,8 +67,9 @@ export function stepRestarts(state: AgentState, out: AgentEffect[]): void {
   for (const spec of state.spec.vms) {
     const name = spec.name;
     const track = master.restarts.get(name);
-    if (master.runningOn.has(name)) {
-      if (track !== undefined) master.restarts.delete(name);
+    const running = master.runningOn.get(name);
+    if (running !== undefined) {
+      if (track !== undefined && startConditionReached(state, spec, running)) master.restarts.delete(name);
       continue;
     }
     if (track !== undefined) continue;
@@ -205,13 +229,38 @@ function holdsBack(state: AgentState, track: RestartTrack): boolean {
   return true;
 }
 
+/**
+ * A VM that others start after inherits their higher priority; otherwise a high-priority VM that
+ * depends on a low-priority one would wait for it while the low one waits for its turn.
+ */
+function effectivePriorities(state: AgentState, dependencies: Map<string, string[]>): Map<string, number> {
+  const effective = new Map<string, number>();
+  for (const spec of state.spec.vms) effective.set(spec.name, priorityIndex(spec));
+  // Dependency chains are acyclic (checked at configuration); one pass per link length suffices.
+  for (let round = 0; round < dependencies.size; round++) {
+    let changed = false;
+    for (const [vm, after] of dependencies) {
+      const own = effective.get(vm) ?? restartPriorityOrder.length;
+      for (const dependency of after) {
+        if ((effective.get(dependency) ?? own) > own) {
+          effective.set(dependency, own);
+          changed = true;
+        }
+      }
+    }
+    if (!changed) break;
+  }
+  return effective;
+}
+
 function placeReady(state: AgentState, master: MasterState, out: AgentEffect[]): void {
+  const dependencies = startAfterMap(state);
+  const effective = effectivePriorities(state, dependencies);
   let firstUnfinished = restartPriorityOrder.length;
   for (const [name, track] of master.restarts) {
     if (holdsBack(state, track))
-      firstUnfinished = Math.min(firstUnfinished, priorityIndex(state.vmSpecs.get(name)!));
+      firstUnfinished = Math.min(firstUnfinished, effective.get(name) ?? firstUnfinished);
   }
-  const dependencies = startAfterMap(state);
   const ready: VmSpec[] = [];
   const forced: string[] = [];
   let anyNew = false;
@@ -219,7 +268,7 @@ function placeReady(state: AgentState, master: MasterState, out: AgentEffect[]):
     const track = master.restarts.get(name)!;
     if (track.phase !== "ready" || track.gaveUp || track.nextAttemptAtMs > state.nowMs) continue;
     const spec = state.vmSpecs.get(name)!;
-    if (priorityIndex(spec) > firstUnfinished) continue;
+    if ((effective.get(name) ?? priorityIndex(spec)) > firstUnfinished) continue;
     if (waitsForDependency(state, master, track, dependencies.get(name))) continue;
     if (track.forcedHost !== null) {
       forced.push(name);
