@@ -92,6 +92,7 @@ export interface RestartTrack {
   waitingAlarmed: boolean;
   /** A user power-on admitted onto this host. */
   forcedHost: string | null;
+  confirmAskedAtMs: number;
 }
 
 export interface RunningVm {

@@ -7,6 +7,7 @@ import type { AgentEffect, AgentInput } from "./io.ts";
 import { endIsolation, onIsolationPing, stepIsolation } from "./isolation.ts";
 import { assertNever } from "./keeper.ts";
 import {
+  onConfirmDown,
   onLocalLeaseCreated,
   onMigrateRequest,
   onMigrateResult,
@@ -99,6 +100,9 @@ export function agentStep(state: AgentState, input: AgentInput): AgentEffect[] {
           break;
         case "migrateVm":
           onMigrateRequest(state, input.msg, out);
+          break;
+        case "confirmDown":
+          onConfirmDown(state, input.msg, out);
           break;
         default:
           assertNever(input.msg);

@@ -5,6 +5,7 @@ import { type AgentState, emit, type LocalVm, sortedKeys } from "./agent-state.t
 import type { AgentEffect, AgentInput, ListedVm, VmRecords } from "./io.ts";
 import { readableDatastores } from "./master.ts";
 import {
+  type ConfirmDownMsg,
   type MigrateVmMsg,
   type PoweredOffRecord,
   type RestartProof,
@@ -57,6 +58,17 @@ function refuseStart(
   const failed = { type: "vmStartFailed" as const, from: state.self, vm: msg.vm, epoch: msg.epoch, reason };
   if (msg.from === state.self) onVmStartFailed(state, failed, out);
   else out.push({ type: "send", to: msg.from, msg: failed });
+}
+
+/**
+ * The master sees this host holding a lease for a VM it does not run (a start that never arrived).
+ * If nothing here runs or is starting it, end that epoch: report it down and never start it.
+ */
+export function onConfirmDown(state: AgentState, msg: ConfirmDownMsg, out: AgentEffect[]): void {
+  const local = state.local.get(msg.vm);
+  if (local !== undefined || state.pendingStarts.has(msg.vm)) return;
+  if ((state.endedEpochs.get(msg.vm) ?? 0) >= msg.epoch) return;
+  writePoweredOff(state, msg.vm, msg.epoch, "stopped", out);
 }
 
 /** Checks pending starts against the records just read, and reconciles after an agent (re)start. */

@@ -102,7 +102,15 @@ export interface MigrateVmMsg {
   target: string;
 }
 
-export type Message = HeartbeatMsg | StartVmMsg | VmStartFailedMsg | MigrateVmMsg;
+/** The master asks a lease holder that does not run the VM to report that epoch down. */
+export interface ConfirmDownMsg {
+  type: "confirmDown";
+  from: string;
+  vm: string;
+  epoch: number;
+}
+
+export type Message = HeartbeatMsg | StartVmMsg | VmStartFailedMsg | MigrateVmMsg | ConfirmDownMsg;
 
 export const agentRoles = {
   election: "taking part in a master election",

@@ -12,7 +12,7 @@ import {
 } from "./agent-state.ts";
 import { restartPriorityOrder, type VmSpec } from "./cluster.ts";
 import type { AgentEffect, AgentInput, VmRecords } from "./io.ts";
-import { onStartRequest } from "./local-vms.ts";
+import { onConfirmDown, onStartRequest } from "./local-vms.ts";
 import { fenceProofValid, readableDatastores, unchangedForMs } from "./master.ts";
 import { type PlacementHost, planPlacement } from "./placement.ts";
 import { type RestartProof, recordFormatVersion, type StartVmMsg, type VmStartFailedMsg } from "./records.ts";
@@ -58,6 +58,7 @@ function newTrack(state: AgentState, forcedHost: string | null): RestartTrack {
     unplacedGeneration: -1,
     waitingAlarmed: false,
     forcedHost,
+    confirmAskedAtMs: Number.NEGATIVE_INFINITY,
   };
 }
 
@@ -156,7 +157,14 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
       track.phase = "ready";
       track.proof = proof;
       track.epoch = info!.epoch;
-    } else if (!track.waitingAlarmed && state.nowMs - track.pendingSinceMs >= timing.leaseTtlMs * 2) {
+    } else {
+      askHolderToConfirm(state, master, track, name, out);
+    }
+    if (
+      track.phase === "proving" &&
+      !track.waitingAlarmed &&
+      state.nowMs - track.pendingSinceMs >= timing.leaseTtlMs * 2
+    ) {
       track.waitingAlarmed = true;
       emit(out, {
         type: "vmWaiting",
@@ -172,6 +180,29 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
       track.issuedAtMs = state.nowMs;
       sendStart(state, name, track, out);
     } else failAttempt(state, master, name, track, `start on ${target} did not finish`, out);
+  }
+}
+
+/** A live holder that does not run the VM (its start never arrived) is asked to end that epoch. */
+function askHolderToConfirm(
+  state: AgentState,
+  master: MasterState,
+  track: RestartTrack,
+  vm: string,
+  out: AgentEffect[],
+): void {
+  const info = master.leases.get(vm);
+  const timing = state.spec.timing;
+  if (info === undefined || info.epoch === 0 || info.poweredOffEpoch === info.epoch) return;
+  if (state.nowMs - track.pendingSinceMs < timing.slaveUnreachableAfterMs) return;
+  if (state.nowMs - track.confirmAskedAtMs < timing.slaveUnreachableAfterMs) return;
+  const msg = { type: "confirmDown" as const, from: state.self, vm, epoch: info.epoch };
+  if (info.holder === state.self) {
+    track.confirmAskedAtMs = state.nowMs;
+    onConfirmDown(state, msg, out);
+  } else if (master.hosts.get(info.holder)?.state === "connected") {
+    track.confirmAskedAtMs = state.nowMs;
+    out.push({ type: "send", to: info.holder, msg });
   }
 }
 
