@@ -118,8 +118,7 @@ export function onHeartbeat(state: AgentState, msg: HeartbeatMsg, out: AgentEffe
 
 export function ownHeartbeat(state: AgentState): HeartbeatMsg {
   const vms: VmEpoch[] = [];
-  for (const name of sortedKeys(state.local)) {
-    const vm = state.local.get(name)!;
+  for (const [name, vm] of state.local) {
     if (vm.state === "down") continue;
     const entry: VmEpoch = { vm: name, epoch: vm.epoch };
     if (vm.state === "starting") entry.starting = true;

@@ -62,7 +62,6 @@ export function keeperStep(state: KeeperState, input: KeeperInput): KeeperEffect
         renew(state, out);
       }
       armWatchdog(state, out);
-      out.push({ type: "reportToAgent", fencedDatastores: [...state.fenced].sort() });
       break;
     case "heartbeatWritten": {
       // Rule 2: a renewal counts only if acknowledged within ioTimeoutMs, and the deadline runs
@@ -87,6 +86,7 @@ export function keeperStep(state: KeeperState, input: KeeperInput): KeeperEffect
 
 function renew(state: KeeperState, out: KeeperEffect[]): void {
   state.counter += 1;
+  out.push({ type: "reportToAgent", fencedDatastores: [...state.fenced].sort() });
   for (const datastore of state.datastores) {
     out.push({
       type: "writeHeartbeat",
@@ -115,6 +115,7 @@ function selfFenceOverdue(state: KeeperState, out: KeeperEffect[]): void {
     if (state.nowMs - last >= state.timing.selfFenceAfterMs) {
       state.fenced.add(datastore);
       out.push({ type: "killVmsOnDatastore", datastore });
+      out.push({ type: "reportToAgent", fencedDatastores: [...state.fenced].sort() });
       out.push({
         type: "emitEvent",
         event: {

@@ -348,8 +348,8 @@ export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
   const timing = state.spec.timing;
   requestReconcileReads(state, out);
   const vms: { vm: string; epoch: number }[] = [];
-  for (const name of sortedKeys(state.local)) {
-    const vm = state.local.get(name)!;
+  // Each VM's decision is independent of the others, so map order (deterministic) will do.
+  for (const [name, vm] of [...state.local]) {
     const spec = state.vmSpecs.get(name);
     if (vm.state === "down") {
       if (vm.reportDown) {

@@ -345,8 +345,7 @@ function rebuildRunningOn(state: AgentState, master: MasterState): void {
       guestOk: vm.guestOk === true,
     });
   };
-  for (const name of sortedKeys(state.local)) {
-    const vm = state.local.get(name)!;
+  for (const [name, vm] of state.local) {
     if (vm.state !== "down") {
       put(
         {

@@ -1,7 +1,7 @@
 // Decides where the master restarts VMs after a failure. It is pure and deterministic so every
 // candidate master computes the same plan, and fast enough for 10,000 VMs in one tick: rule
-// lookups are resolved once per plan, and hosts sit in buckets (datastore x fault domain x
-// failover) kept sorted by free capacity, so a VM usually looks at one or two hosts per bucket.
+// lookups are resolved once per plan, and hosts sit in buckets (datastore x failover role) kept
+// sorted by free capacity, so a VM usually looks at only the first few hosts of a bucket.
 // Admission control never refuses a restart here (it gates user actions); only the failover host
 // list of the failoverHosts policy is used, as a preference.
 
@@ -70,9 +70,8 @@ interface VmRules {
   avoided: number[][];
 }
 
-/** Eligible hosts of one datastore, fault domain and failover role, best (most free) first. */
+/** Eligible hosts of one datastore and failover role, best (most free) first. */
 interface Bucket {
-  domain: number;
   failover: boolean;
   order: Int32Array;
 }
@@ -96,6 +95,9 @@ interface State {
   penalty: Int32Array;
   domainMark: Int32Array;
   domainCount: Int32Array;
+  domainTotal: number;
+  /** Set by markVm: the fewest anti-affinity mates any fault domain can offer (a lower bound). */
+  floor: number;
   groupHosts: number[][];
   groupMembers: string[][];
   haTag: string;
@@ -179,6 +181,8 @@ export function planPlacement(input: PlacementInput): PlacementPlan {
     // A fault domain index is below the host count.
     domainMark: new Int32Array(n),
     domainCount: new Int32Array(n),
+    domainTotal: 0,
+    floor: 0,
     groupHosts: [],
     groupMembers: [],
     haTag: input.haTag,
@@ -202,6 +206,7 @@ export function planPlacement(input: PlacementInput): PlacementPlan {
       else byDatastore.set(ds, [h]);
     }
   }
+  st.domainTotal = domainIndex.size;
 
   if (input.haTag !== "" && !usable) {
     const reason = `no eligible host carries ha.tag ${input.haTag}, so HA restarts have nowhere to go`;
@@ -330,19 +335,15 @@ function buildBuckets(st: State, byDatastore: Map<string, number[]>) {
   const datastores = new Map<string, Datastore>();
   const bucketsOf: Bucket[][] = st.hosts.map(() => []);
   for (const [ds, list] of byDatastore) {
-    const groups = new Map<number, number[]>();
-    for (const h of list) {
-      const key = st.domainOf[h]! * 2 + st.isFailover[h]!;
-      const g = groups.get(key);
-      if (g) g.push(h);
-      else groups.set(key, [h]);
-    }
     const buckets: Bucket[] = [];
-    for (const [key, hs] of groups) {
+    // Failover hosts first: they win whenever one fits.
+    for (const failover of [true, false]) {
+      const hs = list.filter((h) => (st.isFailover[h] === 1) === failover);
+      if (hs.length === 0) continue;
       hs.sort((a, b) =>
-        ranksBefore(st, a, st.freeMemoryMiB[a]!, st.freeCpus[a]!, b) ? -1 : a === b ? 0 : 1,
+        a === b ? 0 : ranksBefore(st, a, st.freeMemoryMiB[a]!, st.freeCpus[a]!, b) ? -1 : 1,
       );
-      const b: Bucket = { domain: key >> 1, failover: (key & 1) === 1, order: Int32Array.from(hs) };
+      const b: Bucket = { failover, order: Int32Array.from(hs) };
       buckets.push(b);
       for (const h of hs) bucketsOf[h]!.push(b);
     }
@@ -385,6 +386,7 @@ function sink(st: State, b: Bucket, h: number, oldMem: number, oldCpus: number):
 /** Marks the VM's rule hosts and counts its anti-affinity mates per fault domain. */
 function markVm(st: State, r: VmRules, stamp: number): boolean {
   const { anti, domainOf, domainMark, domainCount, groupHosts } = st;
+  let marked = 0;
   for (let k = 0; k < r.antiGroups.length; k++) {
     const hs = groupHosts[r.antiGroups[k]!]!;
     for (let j = 0; j < hs.length; j++) {
@@ -394,9 +396,17 @@ function markVm(st: State, r: VmRules, stamp: number): boolean {
       if (domainMark[d] !== stamp) {
         domainMark[d] = stamp;
         domainCount[d] = 0;
+        marked++;
       }
       domainCount[d]!++;
     }
+  }
+  // Some domain holds no mate unless all are marked; then the least-marked one is the bound.
+  st.floor = 0;
+  if (marked > 0 && marked >= st.domainTotal) {
+    st.floor = Number.POSITIVE_INFINITY;
+    for (const g of r.antiGroups)
+      for (const h of groupHosts[g]!) st.floor = Math.min(st.floor, domainCount[domainOf[h]!]!);
   }
   let mate = false;
   for (const g of r.affinityGroups) {
@@ -422,33 +432,29 @@ function markVm(st: State, r: VmRules, stamp: number): boolean {
 }
 
 /**
- * Common case (no soft rules, no strict host list, no affinity mate placed): the best host is the
- * first fitting host of some bucket; buckets compare on failover role, then mates in the domain.
+ * Common case (no soft rules, no strict host list, no affinity mate placed). Walking a bucket in
+ * order, the first fitting host with the fewest anti-affinity mates in its fault domain wins, so
+ * the walk stops at the first fit that reaches the lower bound, usually within a few hosts.
  */
 function pickFromBuckets(st: State, buckets: Bucket[], vm: PlacementVm, stamp: number): number {
-  const { freeCpus, freeMemoryMiB, anti, deny, domainMark, domainCount } = st;
+  const { freeCpus, freeMemoryMiB, anti, deny, domainOf, domainMark, domainCount, floor } = st;
   const mem = vm.memoryMiB;
   const cpus = vm.cpus;
   let best = -1;
-  let bestFo = 0;
   let bestDom = 0;
-  for (let k = 0; k < buckets.length; k++) {
-    const b = buckets[k]!;
-    const fo = b.failover ? 0 : 1;
-    const dom = domainMark[b.domain] === stamp ? domainCount[b.domain]! : 0;
-    if (best >= 0 && (fo > bestFo || (fo === bestFo && dom > bestDom))) continue;
-    const order = b.order;
+  for (let k = 0; k < buckets.length && best < 0; k++) {
+    const order = buckets[k]!.order;
     for (let i = 0; i < order.length; i++) {
       const h = order[i]!;
-      const fm = freeMemoryMiB[h]!;
-      if (fm < mem) break;
+      if (freeMemoryMiB[h]! < mem) break;
       if (freeCpus[h]! < cpus || anti[h] === stamp || deny[h] === stamp) continue;
-      if (best < 0 || fo < bestFo || dom < bestDom || ranksBefore(st, h, fm, freeCpus[h]!, best)) {
+      const d = domainOf[h]!;
+      const dom = domainMark[d] === stamp ? domainCount[d]! : 0;
+      if (best < 0 || dom < bestDom) {
         best = h;
-        bestFo = fo;
         bestDom = dom;
       }
-      break;
+      if (dom <= floor) break;
     }
   }
   return best;

@@ -285,6 +285,7 @@ function effectivePriorities(state: AgentState, dependencies: Map<string, string
 }
 
 function placeReady(state: AgentState, master: MasterState, out: AgentEffect[]): void {
+  if (master.restarts.size === 0) return;
   const dependencies = startAfterMap(state);
   const effective = effectivePriorities(state, dependencies);
   let firstUnfinished = restartPriorityOrder.length;
@@ -554,6 +555,8 @@ export function onPowerOnRequested(
 /** Maintenance: move every VM off hosts in maintenance, by live migration when the driver can. */
 export function stepEvacuations(state: AgentState, out: AgentEffect[]): void {
   const master = state.master!;
+  if (master.migrations.size === 0 && ![...master.hosts.values()].some((h) => h.state === "maintenance"))
+    return;
   for (const [vm, migration] of [...master.migrations]) {
     const where = master.runningOn.get(vm);
     if (where === undefined || where.host === migration.target) master.migrations.delete(vm);

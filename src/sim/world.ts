@@ -190,7 +190,7 @@ export class World {
       steadyState ? now : null,
     );
     const generation = host.keeperGeneration;
-    const period = this.spec.timing.renewPeriodMs / 4 / host.clockRate;
+    const period = this.spec.timing.renewPeriodMs / 2 / host.clockRate;
     const tick = () => {
       if (host.keeperGeneration !== generation || host.keeper === null) return;
       this.toKeeper(host, { type: "tick", nowMs: this.localMs(host) });
@@ -203,7 +203,7 @@ export class World {
     host.agentGeneration += 1;
     host.agent = initAgent(host.spec.name, this.spec, this.localMs(host), this.agentOptions);
     const generation = host.agentGeneration;
-    const period = this.spec.timing.heartbeatIntervalMs / 2 / host.clockRate;
+    const period = this.spec.timing.heartbeatIntervalMs / host.clockRate;
     const tick = () => {
       if (host.agentGeneration !== generation || host.agent === null) return;
       this.toAgent(host, { type: "tick", nowMs: this.localMs(host) });
