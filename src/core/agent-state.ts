@@ -93,6 +93,7 @@ export interface RestartTrack {
   /** A user power-on admitted onto this host. */
   forcedHost: string | null;
   confirmAskedAtMs: number;
+  lastPlannedAtMs: number;
 }
 
 export interface RunningVm {

@@ -395,7 +395,7 @@ export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
 }
 
 function canRunHere(state: AgentState, datastore: string): boolean {
-  return !state.fencedDatastores.has(datastore) && !state.maintenance && state.isolation.state === "none";
+  return !state.fencedDatastores.has(datastore) && !state.maintenance && state.isolation.state !== "isolated";
 }
 
 /** VM and application monitoring: reset a VM whose guest stopped sending heartbeats (vSphere's VMCP-less VM monitoring). */

@@ -19,6 +19,8 @@ import { type RestartProof, recordFormatVersion, type StartVmMsg, type VmStartFa
 
 /** At most this many VM record reads per datastore per tick: a stated bound on one tick's I/O. */
 const recordReadsPerTickMax = 512;
+/** Unplaced VMs are planned again when capacity changes, and at least this often. */
+const unplacedReplanMs = 10_000;
 /** How often a VM seen with no lease (never powered on under HA) is read again. */
 const neverStartedRecheckMs = 10_000;
 
@@ -59,6 +61,7 @@ function newTrack(state: AgentState, forcedHost: string | null): RestartTrack {
     waitingAlarmed: false,
     forcedHost,
     confirmAskedAtMs: Number.NEGATIVE_INFINITY,
+    lastPlannedAtMs: Number.NEGATIVE_INFINITY,
   };
 }
 
@@ -307,7 +310,8 @@ function placeReady(state: AgentState, master: MasterState, out: AgentEffect[]):
       continue;
     }
     ready.push(spec);
-    if (track.unplacedGeneration !== master.capacityGeneration) anyNew = true;
+    const replanDue = state.nowMs - track.lastPlannedAtMs >= unplacedReplanMs;
+    if (track.unplacedGeneration !== master.capacityGeneration || replanDue) anyNew = true;
   }
   for (const name of forced) claim(state, master, name, master.restarts.get(name)!.forcedHost!, out);
   if (ready.length === 0 || !anyNew) return;
@@ -339,6 +343,7 @@ function placeReady(state: AgentState, master: MasterState, out: AgentEffect[]):
   for (const unplaced of plan.unplaced) {
     const track = master.restarts.get(unplaced.vm)!;
     track.unplacedGeneration = master.capacityGeneration;
+    track.lastPlannedAtMs = state.nowMs;
     if (track.lastReason !== unplaced.reason) {
       track.lastReason = unplaced.reason;
       emit(out, { type: "vmUnplaced", host: state.self, vm: unplaced.vm, reason: unplaced.reason });
@@ -443,7 +448,7 @@ export function placementHosts(
     const eligible =
       spec.name !== exclude &&
       (self
-        ? !state.maintenance && !state.standby && state.isolation.state === "none"
+        ? !state.maintenance && !state.standby && state.isolation.state !== "isolated"
         : master.hosts.get(spec.name)?.state === "connected");
     const datastores = self
       ? readableDatastores(state)
