@@ -70,7 +70,10 @@ export function keeperStep(state: KeeperState, input: KeeperInput): KeeperEffect
       if (input.ok && inTime) {
         const previous = state.lastRenewIssuedMs.get(input.datastore) ?? Number.NEGATIVE_INFINITY;
         state.lastRenewIssuedMs.set(input.datastore, Math.max(previous, input.issuedAtMs));
-        if (state.fenced.delete(input.datastore)) armWatchdog(state, out);
+        if (state.fenced.delete(input.datastore)) {
+          armWatchdog(state, out);
+          out.push({ type: "reportToAgent", fencedDatastores: [...state.fenced].sort() });
+        }
       }
       break;
     }

@@ -117,6 +117,10 @@ export function onHeartbeatsRead(
       view.lastReadIssuedMs = Math.max(view.lastReadIssuedMs, input.issuedAtMs);
       continue;
     }
+    // A host that starts writing (a new host, a reboot) may change what placement can use.
+    if (state.master !== null && (view === undefined || view.incarnation !== incarnation)) {
+      state.master.capacityGeneration += 1;
+    }
     views.set(host.name, {
       incarnation,
       counter,
@@ -332,6 +336,14 @@ function setHostState(
   emit(out, { type: "hostStateChanged", host: state.self, subject: name, state: next });
 }
 
+function heartbeatFresh(state: AgentState, host: string): boolean {
+  for (const views of state.dsView.values()) {
+    const age = unchangedForMs(views.get(host));
+    if (age >= 0 && age < state.spec.timing.datastoreHeartbeatStaleMs) return true;
+  }
+  return false;
+}
+
 /** Where VMs run, from slaves' heartbeats and, for hosts the master cannot hear, their datastore records. */
 function rebuildRunningOn(state: AgentState, master: MasterState): void {
   const running = new Map<string, RunningVm>();
@@ -366,9 +378,15 @@ function rebuildRunningOn(state: AgentState, master: MasterState): void {
       case "standby":
         for (const vm of view.lastHeartbeat?.vms ?? []) put(vm, name);
         break;
+      case "unreachable":
+        // Silent on the network and on storage: its VMs are suspect; proofs decide if they restart.
+        if (!heartbeatFresh(state, name)) break;
+        for (const ds of [...state.dsView.keys()].sort()) {
+          for (const vm of state.dsView.get(ds)!.get(name)?.vms ?? []) put(vm, name);
+        }
+        break;
       case "partitioned":
       case "isolated":
-      case "unreachable":
       case "election":
       case "master":
         for (const ds of [...state.dsView.keys()].sort()) {
