@@ -70,6 +70,7 @@ export interface HostView {
   fence: "none" | "fencing" | "fenced" | "failed";
   fenceIssuedAtMs: number;
   fenceAttempts: number;
+  fenceConfirmedAtMs: number;
   /** Heartbeat (incarnation:counter) seen when the fence was confirmed: the proof lasts while it is unchanged. */
   fencedHeartbeat: string;
 }

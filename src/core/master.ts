@@ -69,6 +69,7 @@ export function ensureHostViews(state: AgentState): void {
       fence: "none",
       fenceIssuedAtMs: 0,
       fenceAttempts: 0,
+      fenceConfirmedAtMs: 0,
       fencedHeartbeat: "",
     });
   }
@@ -159,13 +160,14 @@ export function unchangedForMs(view: DatastoreHeartbeatView | undefined): number
   return view === undefined ? -1 : Math.max(0, view.lastReadIssuedMs - view.firstSeenMs);
 }
 
+/**
+ * The keeper incarnations seen for a host. Writes issued before a power-off may still land after it,
+ * so counters can move; only a new incarnation proves the host booted again.
+ */
 export function heartbeatKey(state: AgentState, host: string): string {
-  const parts: string[] = [];
-  for (const ds of [...state.dsView.keys()].sort()) {
-    const view = state.dsView.get(ds)!.get(host);
-    if (view !== undefined) parts.push(`${ds}:${view.incarnation}:${view.counter}`);
-  }
-  return parts.join(",");
+  let highest = -1;
+  for (const views of state.dsView.values()) highest = Math.max(highest, views.get(host)?.incarnation ?? -1);
+  return String(highest);
 }
 
 /** Proof 1: the BMC confirmed power off and the host has not been seen alive since. */
@@ -218,7 +220,11 @@ function classify(state: AgentState, master: MasterState, name: string, out: Age
   const view = master.hosts.get(name)!;
   const timing = state.spec.timing;
   const last = state.lastHeardMs.get(name);
-  const heard = last !== undefined && state.nowMs - last <= timing.slaveUnreachableAfterMs;
+  // Heartbeats sent before a confirmed fence say nothing about the host now.
+  const heard =
+    last !== undefined &&
+    state.nowMs - last <= timing.slaveUnreachableAfterMs &&
+    (view.fence !== "fenced" || last > view.fenceConfirmedAtMs);
   const peer = state.peers.get(name);
   view.lastHeartbeat = peer ?? null;
   let next: HostState;
@@ -312,6 +318,7 @@ export function onFenceResult(
   if (master === null || view === undefined || view.fence !== "fencing") return;
   if (input.poweredOff) {
     view.fence = "fenced";
+    view.fenceConfirmedAtMs = state.nowMs;
     view.fencedHeartbeat = heartbeatKey(state, input.host);
     emit(out, { type: "fenceSucceeded", host: state.self, subject: input.host, reason: input.detail });
     setHostState(state, master, view, input.host, "fenced", out);
