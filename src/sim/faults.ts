@@ -59,8 +59,11 @@ export function applyEvent(world: World, event: ScenarioEvent): void {
         world.record(event.host, "powerOn", "powered on");
       }
       break;
-    case "heal":
+    case "heal": {
+      const rejoin = mainGroup(world);
       for (const [name, h] of world.hosts) if (event.host === "all" || event.host === name) heal(h);
+      // A single healed host rejoins the largest group; healing all reunites everyone.
+      if (event.host !== "all") world.hosts.get(event.host)!.group = rejoin;
       world.record(
         event.host === "all" ? "-" : event.host,
         "heal",
