@@ -20,8 +20,14 @@ export function simRun(files: string[], options: { json?: boolean; quiet?: boole
     } catch (error) {
       if (error instanceof ScenarioError) {
         if (options.json === true)
-          results.push({ file, valid: false, error: error.message, path: error.path });
-        else io.err(`${file}: ${error.message}`);
+          results.push({
+            file,
+            valid: false,
+            error: error.message,
+            path: error.path,
+            line: error.line ?? null,
+          });
+        else io.err(`${file}${error.line === undefined ? "" : `:${error.line}`}: ${error.message}`);
         worst = Math.max(worst, 2);
         continue;
       }

@@ -38,7 +38,7 @@ export const monitoringSensitivities = {
   low: "failure interval 120 s, at most 3 resets in 7 days",
   medium: "failure interval 60 s, at most 3 resets in 24 hours",
   high: "failure interval 30 s, at most 3 resets in 1 hour",
-  custom: "values from monitoring.custom",
+  custom: "values from cluster.monitoringCustom",
 } as const;
 export type MonitoringSensitivity = keyof typeof monitoringSensitivities;
 

@@ -70,6 +70,7 @@ export function applyEvent(world: World, event: ScenarioEvent): void {
         `network, storage and BMC of ${event.host} healed`,
       );
       break;
+    }
     case "maintenance":
       world.record(
         event.host,
@@ -121,6 +122,7 @@ export function applyEvent(world: World, event: ScenarioEvent): void {
     }
     case "addHost":
       world.addHost(event.spec, true);
+      world.hosts.get(event.spec.name)!.group = mainGroup(world);
       world.powerOnHost(event.spec.name);
       world.record(event.spec.name, "addHost", "joined the cluster");
       break;
@@ -129,6 +131,21 @@ export function applyEvent(world: World, event: ScenarioEvent): void {
       throw new Error(`unhandled scenario event ${JSON.stringify(never)}`);
     }
   }
+}
+
+/** The network group most hosts are in (ties: the lowest group number). */
+function mainGroup(world: World): number {
+  const counts = new Map<number, number>();
+  for (const h of world.hosts.values()) counts.set(h.group, (counts.get(h.group) ?? 0) + 1);
+  let best = 0;
+  let bestCount = -1;
+  for (const [group, count] of [...counts].sort((a, b) => a[0] - b[0])) {
+    if (count > bestCount) {
+      best = group;
+      bestCount = count;
+    }
+  }
+  return best;
 }
 
 function heal(h: SimHost): void {
