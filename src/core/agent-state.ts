@@ -51,6 +51,8 @@ export interface LocalVm {
   migration: "none" | "claiming" | "migrating";
   migratingTo: string | null;
   migrationEpoch: number;
+  /** The keeper's fence count of the VM's datastore when this host got the VM: a later fence means the lease is lost. */
+  fenceCount: number;
 }
 
 /** A start the master asked for, held until the lease record confirms this host holds that epoch. */
@@ -160,6 +162,9 @@ export interface AgentState {
   standby: boolean;
   fencingHosts: Set<string>;
   fencedDatastores: Set<string>;
+  /** Issue time of the keeper's last acknowledged renewal per datastore (same host clock). */
+  leaseRenewedAtMs: Map<string, number>;
+  fenceCounts: Map<string, number>;
   isolation: IsolationState;
   local: Map<string, LocalVm>;
   pendingStarts: Map<string, PendingStart>;

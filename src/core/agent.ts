@@ -47,6 +47,8 @@ export function initAgent(
     standby: false,
     fencingHosts: new Set(),
     fencedDatastores: new Set(),
+    leaseRenewedAtMs: new Map(),
+    fenceCounts: new Map(),
     isolation: {
       state: "none",
       pingIssuedAtMs: 0,
@@ -141,6 +143,8 @@ export function agentStep(state: AgentState, input: AgentInput): AgentEffect[] {
       break;
     case "keeperReport":
       state.fencedDatastores = new Set(input.fencedDatastores);
+      state.leaseRenewedAtMs = new Map(Object.entries(input.renewedAtMs));
+      state.fenceCounts = new Map(Object.entries(input.fenceCounts));
       break;
     case "maintenanceRequested":
       state.maintenance = input.enable;

@@ -50,7 +50,13 @@ export type AgentInput =
   | { type: "vmStartResult"; vm: string; epoch: number; ok: boolean; reason: string }
   | { type: "migrateResult"; vm: string; target: string; ok: boolean; reason: string }
   | { type: "vmsListed"; vms: ListedVm[] }
-  | { type: "keeperReport"; fencedDatastores: string[] }
+  /** From the host's lease keeper: fenced datastores and the issue time of each last acknowledged renewal. */
+  | {
+      type: "keeperReport";
+      fencedDatastores: string[];
+      renewedAtMs: Record<string, number>;
+      fenceCounts: Record<string, number>;
+    }
   | { type: "maintenanceRequested"; enable: boolean }
   | { type: "powerOnRequested"; vm: string; host: string | null }
   | { type: "configChanged"; cluster: ClusterSpec };
@@ -86,7 +92,12 @@ export type KeeperEffect =
   /** Re-arms the hardware or kernel watchdog; if not re-armed by deadlineMs it kills every VM. */
   | { type: "armWatchdog"; deadlineMs: number }
   | { type: "disarmWatchdog" }
-  | { type: "reportToAgent"; fencedDatastores: string[] }
+  | {
+      type: "reportToAgent";
+      fencedDatastores: string[];
+      renewedAtMs: Record<string, number>;
+      fenceCounts: Record<string, number>;
+    }
   | { type: "emitEvent"; event: EngineEvent };
 
 export type { RestartProof };

@@ -17,6 +17,8 @@ export interface KeeperState {
   lastRenewIssuedMs: Map<string, number>;
   /** Datastores whose VMs were killed; cleared by the next acknowledged renewal. */
   fenced: Set<string>;
+  /** Self-fences per datastore: a lease held before a fence is lost for good (rule 7). */
+  fenceCounts: Map<string, number>;
   nextRenewAtMs: number;
   isolated: boolean;
   vms: VmEpoch[];
@@ -45,6 +47,7 @@ export function initKeeper(
     counter: 0,
     lastRenewIssuedMs: new Map(recovered ? datastores.map((ds) => [ds, recoveredRenewalMs]) : []),
     fenced: new Set(recovered ? [] : datastores),
+    fenceCounts: new Map(),
     nextRenewAtMs: nowMs,
     isolated: false,
     vms: [],
@@ -70,10 +73,8 @@ export function keeperStep(state: KeeperState, input: KeeperInput): KeeperEffect
       if (input.ok && inTime) {
         const previous = state.lastRenewIssuedMs.get(input.datastore) ?? Number.NEGATIVE_INFINITY;
         state.lastRenewIssuedMs.set(input.datastore, Math.max(previous, input.issuedAtMs));
-        if (state.fenced.delete(input.datastore)) {
-          armWatchdog(state, out);
-          out.push({ type: "reportToAgent", fencedDatastores: [...state.fenced].sort() });
-        }
+        if (state.fenced.delete(input.datastore)) armWatchdog(state, out);
+        out.push(report(state));
       }
       break;
     }
@@ -89,7 +90,7 @@ export function keeperStep(state: KeeperState, input: KeeperInput): KeeperEffect
 
 function renew(state: KeeperState, out: KeeperEffect[]): void {
   state.counter += 1;
-  out.push({ type: "reportToAgent", fencedDatastores: [...state.fenced].sort() });
+  out.push(report(state));
   for (const datastore of state.datastores) {
     out.push({
       type: "writeHeartbeat",
@@ -117,8 +118,9 @@ function selfFenceOverdue(state: KeeperState, out: KeeperEffect[]): void {
     const last = state.lastRenewIssuedMs.get(datastore) ?? Number.NEGATIVE_INFINITY;
     if (state.nowMs - last >= state.timing.selfFenceAfterMs) {
       state.fenced.add(datastore);
+      state.fenceCounts.set(datastore, (state.fenceCounts.get(datastore) ?? 0) + 1);
       out.push({ type: "killVmsOnDatastore", datastore });
-      out.push({ type: "reportToAgent", fencedDatastores: [...state.fenced].sort() });
+      out.push(report(state));
       out.push({
         type: "emitEvent",
         event: {
@@ -147,6 +149,19 @@ function armWatchdog(state: KeeperState, out: KeeperEffect[]): void {
       ? { type: "disarmWatchdog" }
       : { type: "armWatchdog", deadlineMs: deadline },
   );
+}
+
+/** What the agent needs to start VMs safely: which datastores are fenced, and when each was renewed. */
+function report(state: KeeperState): KeeperEffect {
+  const renewedAtMs: Record<string, number> = {};
+  for (const ds of state.datastores)
+    renewedAtMs[ds] = state.lastRenewIssuedMs.get(ds) ?? Number.NEGATIVE_INFINITY;
+  return {
+    type: "reportToAgent",
+    fencedDatastores: [...state.fenced].sort(),
+    renewedAtMs,
+    fenceCounts: Object.fromEntries(state.fenceCounts),
+  };
 }
 
 export function assertNever(value: never): never {

@@ -14,8 +14,16 @@ import {
 } from "./records.ts";
 import { onVmStartFailed } from "./restart.ts";
 
-function newLocal(epoch: number, state: LocalVm["state"], nowMs: number, proof: RestartProof): LocalVm {
+function newLocal(
+  agent: AgentState,
+  datastore: string,
+  epoch: number,
+  state: LocalVm["state"],
+  nowMs: number,
+  proof: RestartProof,
+): LocalVm {
   return {
+    fenceCount: agent.fenceCounts.get(datastore) ?? 0,
     epoch,
     state,
     startedAtMs: nowMs,
@@ -91,7 +99,7 @@ export function reconcile(
           ? `lease ${pending.epoch} is held by ${lease.holder}`
           : record.poweredOff?.epoch === pending.epoch || ended >= pending.epoch
             ? `epoch ${pending.epoch} was already reported down`
-            : state.fencedDatastores.has(datastore)
+            : !leaseValid(state, datastore)
               ? `this host cannot renew its lease on ${datastore}`
               : null;
     if (problem !== null) {
@@ -99,7 +107,7 @@ export function reconcile(
       continue;
     }
     const spec = state.vmSpecs.get(record.vm)!;
-    const vm = newLocal(pending.epoch, "starting", state.nowMs, pending.proof);
+    const vm = newLocal(state, datastore, pending.epoch, "starting", state.nowMs, pending.proof);
     vm.requestedBy = pending.from;
     state.local.set(record.vm, vm);
     out.push({ type: "startVm", spec, epoch: pending.epoch });
@@ -140,7 +148,14 @@ export function onVmsListed(state: AgentState, listed: ListedVm[], out: AgentEff
     const vm = state.local.get(item.vm);
     if (vm === undefined) {
       // Adopt what runs here: VMs kept running through an agent restart, or migrated in.
-      const adopted = newLocal(item.epoch, item.state, item.startedAtMs, "migration");
+      const adopted = newLocal(
+        state,
+        state.vmSpecs.get(item.vm)?.datastore ?? "",
+        item.epoch,
+        item.state,
+        item.startedAtMs,
+        "migration",
+      );
       adopted.lastGuestHeartbeatMs = item.lastGuestHeartbeatMs;
       state.local.set(item.vm, adopted);
       continue;
@@ -191,7 +206,11 @@ function vanished(state: AgentState, name: string, vm: LocalVm, out: AgentEffect
     });
     return;
   }
-  if (spec === undefined || state.fencedDatastores.has(spec.datastore)) {
+  if (
+    spec === undefined ||
+    state.fencedDatastores.has(spec.datastore) ||
+    leaseLostSince(state, spec.datastore, vm)
+  ) {
     // Rule 7: the lease is lost for good. Never restart it here; once the datastore answers again,
     // report it down so the master need not wait for an expiry that a renewing host never shows.
     vm.state = "down";
@@ -356,6 +375,10 @@ export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
         if (spec !== undefined && state.fencedDatastores.has(spec.datastore)) continue;
         state.local.delete(name);
         writePoweredOff(state, name, vm.epoch, vm.stopReason ?? "stopped", out);
+      } else if (spec !== undefined && leaseLostSince(state, spec.datastore, vm)) {
+        vm.stopReason = "lostLease";
+        vm.reportDown = true;
+        emit(out, { type: "vmLeaseLost", host: state.self, vm: name, epoch: vm.epoch });
       } else if (
         spec !== undefined &&
         vm.nextLocalRestartAtMs <= state.nowMs &&
@@ -394,8 +417,24 @@ export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
   out.push({ type: "keeperStatus", isolated: state.isolation.state === "isolated", vms });
 }
 
+/** The keeper fenced the VM's datastore after this host got the VM: its lease is lost for good (rule 7). */
+function leaseLostSince(state: AgentState, datastore: string, vm: LocalVm): boolean {
+  return (state.fenceCounts.get(datastore) ?? 0) !== vm.fenceCount;
+}
+
 function canRunHere(state: AgentState, datastore: string): boolean {
-  return !state.fencedDatastores.has(datastore) && !state.maintenance && state.isolation.state !== "isolated";
+  return leaseValid(state, datastore) && !state.maintenance && state.isolation.state !== "isolated";
+}
+
+/**
+ * A VM may start only while this host's lease on its datastore is provably valid: the last
+ * acknowledged renewal was issued less than selfFenceAfterMs ago. After a process pause the
+ * keeper's report is old, which only makes this stricter.
+ */
+export function leaseValid(state: AgentState, datastore: string): boolean {
+  if (state.fencedDatastores.has(datastore)) return false;
+  const renewed = state.leaseRenewedAtMs.get(datastore) ?? Number.NEGATIVE_INFINITY;
+  return state.nowMs - renewed < state.spec.timing.selfFenceAfterMs;
 }
 
 /** VM and application monitoring: reset a VM whose guest stopped sending heartbeats (vSphere's VMCP-less VM monitoring). */

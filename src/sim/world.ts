@@ -238,7 +238,9 @@ export class World {
   toAgent(host: SimHost, input: AgentInput): void {
     if (host.agent === null || !host.powered) return;
     const generation = host.agentGeneration;
-    if (this.paused(host, () => host.agentGeneration === generation && this.toAgent(host, input))) return;
+    // A deferred tick reads the clock when it finally runs: the process slept through the pause.
+    const later = () => host.agentGeneration === generation && this.toAgent(host, this.retick(host, input));
+    if (this.paused(host, later)) return;
     if (input.type !== "tick") {
       // Results carry the local clock forward too: an input is handled at its arrival time.
       host.agent.nowMs = Math.max(host.agent.nowMs, this.localMs(host));
@@ -251,11 +253,16 @@ export class World {
   toKeeper(host: SimHost, input: KeeperInput): void {
     if (host.keeper === null || !host.powered) return;
     const generation = host.keeperGeneration;
-    if (this.paused(host, () => host.keeperGeneration === generation && this.toKeeper(host, input))) return;
+    const later = () => host.keeperGeneration === generation && this.toKeeper(host, this.retick(host, input));
+    if (this.paused(host, later)) return;
     host.keeper.nowMs = Math.max(host.keeper.nowMs, this.localMs(host));
     this.eventsSeen += 1;
     const effects = keeperStep(host.keeper, input);
     for (const effect of effects) this.execKeeper(host, effect);
+  }
+
+  private retick<T extends { type: string }>(host: SimHost, input: T): T {
+    return input.type === "tick" ? { ...input, nowMs: this.localMs(host) } : input;
   }
 
   endPause(host: SimHost): void {
@@ -464,7 +471,12 @@ export class World {
         host.watchdogDeadlineMs = Number.POSITIVE_INFINITY;
         break;
       case "reportToAgent":
-        this.toAgent(host, { type: "keeperReport", fencedDatastores: effect.fencedDatastores });
+        this.toAgent(host, {
+          type: "keeperReport",
+          fencedDatastores: effect.fencedDatastores,
+          renewedAtMs: effect.renewedAtMs,
+          fenceCounts: effect.fenceCounts,
+        });
         break;
       case "emitEvent":
         this.record(effect.event.host, effect.event.type, describe(effect.event), effect.event);
