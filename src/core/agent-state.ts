@@ -97,6 +97,8 @@ export interface RestartTrack {
   forcedHost: string | null;
   confirmAskedAtMs: number;
   lastPlannedAtMs: number;
+  /** When its priority group's turn came (placement first allowed); null before. */
+  turnSinceMs: number | null;
 }
 
 export interface RunningVm {

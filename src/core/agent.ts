@@ -80,13 +80,14 @@ export function agentStep(state: AgentState, input: AgentInput): AgentEffect[] {
   switch (input.type) {
     case "tick":
       state.nowMs = Math.max(state.nowMs, input.nowMs);
-      out.push({ type: "listVms" });
       stepElection(state, out);
       stepIsolation(state, out);
       if (state.master !== null) stepMaster(state, out);
       else if (state.role === "election" || state.isolation.state === "isolated") readHeartbeats(state, out);
       stepLocalVms(state, out);
       sendHeartbeats(state, out);
+      // Last, so the listing reflects this tick's starts, stops and resets.
+      out.push({ type: "listVms" });
       break;
     case "message":
       switch (input.msg.type) {

@@ -163,8 +163,10 @@ export function onVmsListed(state: AgentState, listed: ListedVm[], out: AgentEff
     if (vm.state === "down") continue;
     if (vm.state !== "stopping") vm.state = item.state;
     vm.epoch = Math.max(vm.epoch, item.epoch);
-    vm.startedAtMs = item.startedAtMs;
-    vm.lastGuestHeartbeatMs = item.lastGuestHeartbeatMs;
+    // A reset this host just issued may not show in the listing yet.
+    vm.startedAtMs = Math.max(vm.startedAtMs, item.startedAtMs);
+    // The driver reports the last heartbeat it saw; keep ours if it has none (a hung guest).
+    if (item.lastGuestHeartbeatMs !== null) vm.lastGuestHeartbeatMs = item.lastGuestHeartbeatMs;
   }
   for (const name of sortedKeys(state.local)) {
     if (seen.has(name)) continue;

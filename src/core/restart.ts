@@ -62,6 +62,7 @@ function newTrack(state: AgentState, forcedHost: string | null): RestartTrack {
     forcedHost,
     confirmAskedAtMs: Number.NEGATIVE_INFINITY,
     lastPlannedAtMs: Number.NEGATIVE_INFINITY,
+    turnSinceMs: null,
   };
 }
 
@@ -182,7 +183,10 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
     if (targetState === "connected") {
       track.issuedAtMs = state.nowMs;
       sendStart(state, name, track, out);
-    } else failAttempt(state, master, name, track, `start on ${target} did not finish`, out);
+    } else {
+      const failure = { reason: `start on ${target} did not finish`, epoch: track.epoch + 1, silent: true };
+      failAttempt(state, master, name, track, failure, out);
+    }
   }
 }
 
@@ -215,19 +219,22 @@ function waitingReason(state: AgentState, vm: string): string {
   return `no proof yet that the copy on ${info.holder} (epoch ${info.epoch}) is dead: not fenced, lease renewed, not reported down`;
 }
 
+/** `epoch` is the epoch whose start failed; `silent` says the target never reported it, so the master does. */
 function failAttempt(
   state: AgentState,
   master: MasterState,
   name: string,
   track: RestartTrack,
-  reason: string,
+  failure: { reason: string; epoch: number; silent: boolean },
   out: AgentEffect[],
 ): void {
+  const reason = failure.reason;
   track.attempts += 1;
   track.phase = "proving";
   track.pendingSinceMs = state.nowMs;
   track.lastReason = reason;
-  emit(out, { type: "vmStartFailed", host: state.self, vm: name, reason, epoch: track.epoch + 1 });
+  if (failure.silent)
+    emit(out, { type: "vmStartFailed", host: state.self, vm: name, reason, epoch: failure.epoch });
   if (track.attempts >= state.spec.timing.restartAttemptsMax) {
     track.gaveUp = true;
     track.unplacedGeneration = master.capacityGeneration;
@@ -246,7 +253,7 @@ function failAttempt(
     type: "vmRestartScheduled",
     host: state.self,
     vm: name,
-    reason: `attempt ${track.attempts + 1} in ${Math.max(0, track.nextAttemptAtMs - state.nowMs)} ms`,
+    reason: `attempt ${track.attempts + 1} in ${Math.round(Math.max(0, track.nextAttemptAtMs - state.nowMs))} ms`,
   });
 }
 
@@ -258,7 +265,12 @@ function priorityIndex(spec: VmSpec): number {
 /** A track still holds back lower priorities and dependants until its start condition or the timeout. */
 function holdsBack(state: AgentState, track: RestartTrack): boolean {
   if (track.gaveUp) return false;
-  if (state.nowMs - track.pendingSinceMs >= state.spec.timing.startOrderTimeoutMs) return false;
+  const timeout = state.spec.timing.startOrderTimeoutMs;
+  // Still waiting for a proof: it may never come, so it holds back only for the timeout.
+  if (track.phase === "proving") return state.nowMs - track.pendingSinceMs < timeout;
+  // Its group's turn has not come: it holds back until it has had its own timeout.
+  if (track.turnSinceMs === null) return true;
+  if (state.nowMs - track.turnSinceMs >= timeout) return false;
   if (state.spec.startCondition === "allocated") return track.phase !== "starting";
   return true;
 }
@@ -305,6 +317,7 @@ function placeReady(state: AgentState, master: MasterState, out: AgentEffect[]):
     const spec = state.vmSpecs.get(name)!;
     if ((effective.get(name) ?? priorityIndex(spec)) > firstUnfinished) continue;
     if (waitsForDependency(state, master, track, dependencies.get(name))) continue;
+    track.turnSinceMs ??= state.nowMs;
     if (track.forcedHost !== null) {
       forced.push(name);
       continue;
@@ -432,7 +445,14 @@ export function onVmStartFailed(state: AgentState, msg: VmStartFailedMsg, out: A
   if (master === null || track === undefined || track.phase !== "starting" || track.epoch + 1 !== msg.epoch)
     return;
   track.epoch = msg.epoch;
-  failAttempt(state, master, msg.vm, track, `${msg.from}: ${msg.reason}`, out);
+  failAttempt(
+    state,
+    master,
+    msg.vm,
+    track,
+    { reason: `${msg.from}: ${msg.reason}`, epoch: msg.epoch, silent: false },
+    out,
+  );
 }
 
 /** Placement's view of the hosts, with capacity taken by running VMs and by starts in flight. */
@@ -539,7 +559,9 @@ export function onPowerOnRequested(
     refuse(`host ${target} cannot run VMs now`);
     return;
   }
-  const poweredOn = [...master.runningOn.keys()].sort().flatMap((name) => {
+  // VMs admitted or being restarted but not running yet count as powered on too.
+  const poweredOnNames = new Set([...master.runningOn.keys(), ...master.restarts.keys()]);
+  const poweredOn = [...poweredOnNames].sort().flatMap((name) => {
     const s = state.vmSpecs.get(name);
     return s === undefined ? [] : [{ name, cpus: s.cpus, memoryMiB: s.memoryMiB }];
   });

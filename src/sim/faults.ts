@@ -36,7 +36,10 @@ export function applyEvent(world: World, event: ScenarioEvent): void {
       world.record("-", "vmCrash", `${event.vm} crashed`);
       break;
     case "guestHang":
-      for (const copy of world.copies.get(event.vm) ?? []) copy.guestHung = true;
+      for (const copy of world.copies.get(event.vm) ?? []) {
+        copy.guestHung = true;
+        copy.hungAtMs = world.nowMs;
+      }
       world.record("-", "guestHang", `${event.vm}'s guest stopped sending heartbeats`);
       break;
     case "agentCrash":

@@ -49,6 +49,8 @@ export interface SimVm {
   state: "starting" | "running" | "stopping";
   startedAtMs: number;
   guestHung: boolean;
+  /** When the guest stopped sending heartbeats. */
+  hungAtMs: number;
   /** Bumped on every state change so pending completions of an older state are ignored. */
   generation: number;
 }
@@ -534,13 +536,13 @@ export class World {
     const listed: ListedVm[] = [];
     for (const copy of this.copiesOn(host.spec.name)) {
       const localStart = host.clockOffsetMs + copy.startedAtMs * host.clockRate;
-      const booted =
-        copy.state === "running" && !copy.guestHung && this.nowMs - copy.startedAtMs >= this.sim.vmStartMs;
+      const booted = copy.state === "running" && this.nowMs - copy.startedAtMs >= this.sim.vmStartMs;
+      const lastBeat = !booted ? null : copy.guestHung ? copy.hungAtMs : this.nowMs;
       listed.push({
         vm: copy.vm,
         epoch: copy.epoch,
         state: copy.state,
-        lastGuestHeartbeatMs: booted ? this.localMs(host) : copy.guestHung ? null : null,
+        lastGuestHeartbeatMs: lastBeat === null ? null : host.clockOffsetMs + lastBeat * host.clockRate,
         startedAtMs: localStart,
       });
     }
@@ -556,6 +558,7 @@ export class World {
       state,
       startedAtMs: this.nowMs,
       guestHung: false,
+      hungAtMs: 0,
       generation: 0,
     };
     const list = this.copies.get(spec.name) ?? [];
