@@ -99,6 +99,7 @@ export interface RestartTrack {
   lastPlannedAtMs: number;
   /** When its priority group's turn came (placement first allowed); null before. */
   turnSinceMs: number | null;
+  lastSentAtMs: number;
 }
 
 export interface RunningVm {

@@ -15,6 +15,7 @@ import {
   onVmStartResult,
   onVmsListed,
   reconcile,
+  refusePendingStarts,
   stepLocalVms,
 } from "./local-vms.ts";
 import { ensureHostViews, onFenceResult, onHeartbeatsRead, readHeartbeats, stepMaster } from "./master.ts";
@@ -125,7 +126,10 @@ export function agentStep(state: AgentState, input: AgentInput): AgentEffect[] {
       if (input.ok) {
         reconcile(state, input.datastore, input.records, out);
         onVmRecordsRead(state, input.records);
-      } else state.reconcileRequested.delete(input.datastore);
+      } else {
+        state.reconcileRequested.delete(input.datastore);
+        refusePendingStarts(state, input.datastore, out);
+      }
       break;
     case "leaseCreated":
       if (!onLocalLeaseCreated(state, input, out)) onMasterLeaseCreated(state, input, out);

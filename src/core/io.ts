@@ -16,6 +16,7 @@ export interface VmRecords {
   vm: string;
   /** The lease of the highest epoch, or null when the VM never ran under HA. */
   lease: LeaseRecord | null;
+  /** The poweredoff record of that highest epoch, or null. */
   poweredOff: PoweredOffRecord | null;
 }
 

@@ -79,6 +79,15 @@ export function onConfirmDown(state: AgentState, msg: ConfirmDownMsg, out: Agent
   writePoweredOff(state, msg.vm, msg.epoch, "stopped", out);
 }
 
+/** The records could not be read: starts waiting on them are refused, so the master tries elsewhere. */
+export function refusePendingStarts(state: AgentState, datastore: string, out: AgentEffect[]): void {
+  for (const [vm, pending] of [...state.pendingStarts]) {
+    if (state.vmSpecs.get(vm)?.datastore !== datastore) continue;
+    state.pendingStarts.delete(vm);
+    refuseStart(state, { vm, epoch: pending.epoch, from: pending.from }, `cannot read ${datastore}`, out);
+  }
+}
+
 /** Checks pending starts against the records just read, and reconciles after an agent (re)start. */
 export function reconcile(
   state: AgentState,

@@ -290,7 +290,9 @@ function judgeSilentHost(state: AgentState, view: HostView, name: string, out: A
     }
   }
   if (fresh) return isolated ? "isolated" : "partitioned";
-  if (unknown || view.pingOk === null) return "unreachable";
+  // Without a datastore heartbeat this master can read, staleness is unproven: never declare dead.
+  const judgeable = host.datastores.some((ds) => readable.has(ds));
+  if (unknown || !judgeable || view.pingOk === null) return "unreachable";
   // Answers ping but writes no heartbeat anywhere: the agent and keeper are down, the host is not.
   return view.pingOk ? "unreachable" : "dead";
 }

@@ -33,7 +33,10 @@ export interface LeaseRecord {
   proof: RestartProof;
 }
 
-/** poweredoff/<vm>: the VM of that epoch is confirmed dead. Valid only while that epoch is the highest. */
+/**
+ * poweredoff/<vm>.<epoch>: the VM of that epoch is confirmed dead. Valid only while that epoch is
+ * the highest. One file per epoch, so a late write for an old epoch cannot hide a newer one.
+ */
 export interface PoweredOffRecord {
   v: number;
   vm: string;

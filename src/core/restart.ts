@@ -63,6 +63,7 @@ function newTrack(state: AgentState, forcedHost: string | null): RestartTrack {
     confirmAskedAtMs: Number.NEGATIVE_INFINITY,
     lastPlannedAtMs: Number.NEGATIVE_INFINITY,
     turnSinceMs: null,
+    lastSentAtMs: Number.NEGATIVE_INFINITY,
   };
 }
 
@@ -177,6 +178,15 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
         reason: waitingReason(state, name),
       });
     }
+  } else if (
+    track.phase === "starting" &&
+    state.nowMs - track.issuedAtMs < timing.vmStartTimeoutMs &&
+    state.nowMs - track.lastSentAtMs >= timing.slaveUnreachableAfterMs &&
+    !master.runningOn.has(name)
+  ) {
+    // The target does not report the VM even as starting: the request may have been lost. Resending
+    // is safe: the target starts an epoch only once.
+    sendStart(state, name, track, out);
   } else if (track.phase === "starting" && state.nowMs - track.issuedAtMs >= timing.vmStartTimeoutMs) {
     const target = track.target!;
     const targetState = target === state.self ? "connected" : master.hosts.get(target)?.state;
@@ -428,6 +438,7 @@ export function onMasterLeaseCreated(
 }
 
 function sendStart(state: AgentState, vm: string, track: RestartTrack, out: AgentEffect[]): void {
+  track.lastSentAtMs = state.nowMs;
   const msg: StartVmMsg = {
     type: "startVm",
     from: state.self,

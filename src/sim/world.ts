@@ -59,7 +59,8 @@ export interface SimDatastore {
   heartbeats: Map<string, HostHeartbeatRecord>;
   masterLease: MasterLeaseRecord | null;
   leases: Map<string, Map<number, LeaseRecord>>;
-  poweredOff: Map<string, PoweredOffRecord>;
+  /** poweredoff/<vm>.<epoch>: one record per epoch, so a late writer of an old epoch clobbers nothing. */
+  poweredOff: Map<string, Map<number, PoweredOffRecord>>;
   /** Paths whose content is corrupt (tests of bad records). */
   corrupt: Set<string>;
 }
@@ -366,7 +367,9 @@ export class World {
                 corrupt.push(`vms/${vm}`);
                 continue;
               }
-              records.push({ vm, lease: highestLease(ds, vm), poweredOff: ds.poweredOff.get(vm) ?? null });
+              const lease = highestLease(ds, vm);
+              const poweredOff = lease === null ? null : (ds.poweredOff.get(vm)?.get(lease.epoch) ?? null);
+              records.push({ vm, lease, poweredOff });
             }
           }
           back({ type: "vmRecordsRead", datastore: effect.datastore, ok, records, corrupt });
@@ -396,7 +399,11 @@ export class World {
         break;
       case "writePoweredOff":
         this.storageOp(host, effect.datastore, (ok) => {
-          if (ok) this.datastores.get(effect.datastore)!.poweredOff.set(effect.record.vm, effect.record);
+          if (!ok) return;
+          const all = this.datastores.get(effect.datastore)!.poweredOff;
+          const records = all.get(effect.record.vm) ?? new Map<number, PoweredOffRecord>();
+          records.set(effect.record.epoch, effect.record);
+          all.set(effect.record.vm, records);
         });
         break;
       case "fenceHost":
