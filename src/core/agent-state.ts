@@ -100,6 +100,8 @@ export interface RestartTrack {
   /** When its priority group's turn came (placement first allowed); null before. */
   turnSinceMs: number | null;
   lastSentAtMs: number;
+  /** Hosts where its start failed lately: tried last. */
+  failedHosts: string[];
 }
 
 export interface RunningVm {

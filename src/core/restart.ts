@@ -19,6 +19,8 @@ import { type RestartProof, recordFormatVersion, type StartVmMsg, type VmStartFa
 
 /** At most this many VM record reads per datastore per tick: a stated bound on one tick's I/O. */
 const recordReadsPerTickMax = 512;
+/** Hosts where a VM's start failed are avoided for its next attempts; at most this many are remembered. */
+const failedHostsRememberedMax = 3;
 /** Unplaced VMs are planned again when capacity changes, and at least this often. */
 const unplacedReplanMs = 10_000;
 /** How often a VM seen with no lease (never powered on under HA) is read again. */
@@ -64,6 +66,7 @@ function newTrack(state: AgentState, forcedHost: string | null): RestartTrack {
     lastPlannedAtMs: Number.NEGATIVE_INFINITY,
     turnSinceMs: null,
     lastSentAtMs: Number.NEGATIVE_INFINITY,
+    failedHosts: [],
   };
 }
 
@@ -142,6 +145,7 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
   if (track.gaveUp && track.unplacedGeneration !== master.capacityGeneration) {
     track.gaveUp = false;
     track.attempts = 0;
+    track.failedHosts = [];
     track.firstIssuedAtMs = -1;
     track.nextAttemptAtMs = state.nowMs;
   }
@@ -240,6 +244,9 @@ function failAttempt(
 ): void {
   const reason = failure.reason;
   track.attempts += 1;
+  if (track.target !== null && !track.failedHosts.includes(track.target)) {
+    track.failedHosts = [...track.failedHosts, track.target].slice(-failedHostsRememberedMax);
+  }
   track.phase = "proving";
   track.pendingSinceMs = state.nowMs;
   track.lastReason = reason;
@@ -349,19 +356,51 @@ function placeReady(state: AgentState, master: MasterState, out: AgentEffect[]):
       });
     }
   } else master.haTagAlarmed = false;
+  const toPlacementVm = (v: VmSpec) => ({
+    name: v.name,
+    cpus: v.cpus,
+    memoryMiB: v.memoryMiB,
+    datastore: v.datastore,
+    restartPriority: v.restartPriority,
+  });
   const plan = planPlacement({
     hosts,
-    vms: ready.map((v) => ({
-      name: v.name,
-      cpus: v.cpus,
-      memoryMiB: v.memoryMiB,
-      datastore: v.datastore,
-      restartPriority: v.restartPriority,
-    })),
+    vms: ready.filter((v) => master.restarts.get(v.name)!.failedHosts.length === 0).map(toPlacementVm),
     rules: state.spec.rules,
     haTag: state.spec.haTag,
     admissionControl: state.spec.admissionControl,
   });
+  // VMs whose start failed somewhere try other hosts first (one plan each: they are few), on
+  // capacity left after the main plan.
+  const byName = new Map(hosts.map((h) => [h.name, h]));
+  const take = (vm: string, host: string) => {
+    const h = byName.get(host);
+    const spec = state.vmSpecs.get(vm);
+    if (h === undefined || spec === undefined) return;
+    h.usedCpus += spec.cpus;
+    h.usedMemoryMiB += spec.memoryMiB;
+    h.vms.push(vm);
+  };
+  for (const placement of plan.placements) take(placement.vm, placement.host);
+  for (const v of ready) {
+    const failed = master.restarts.get(v.name)!.failedHosts;
+    if (failed.length === 0) continue;
+    const input = {
+      rules: state.spec.rules,
+      haTag: state.spec.haTag,
+      admissionControl: state.spec.admissionControl,
+    };
+    const avoiding = planPlacement({
+      ...input,
+      hosts: hosts.map((h) => (failed.includes(h.name) ? { ...h, eligible: false } : h)),
+      vms: [toPlacementVm(v)],
+    });
+    const single =
+      avoiding.placements.length > 0 ? avoiding : planPlacement({ ...input, hosts, vms: [toPlacementVm(v)] });
+    for (const placement of single.placements) take(placement.vm, placement.host);
+    plan.placements.push(...single.placements);
+    plan.unplaced.push(...single.unplaced);
+  }
   for (const placement of plan.placements) claim(state, master, placement.vm, placement.host, out);
   for (const unplaced of plan.unplaced) {
     const track = master.restarts.get(unplaced.vm)!;
