@@ -56,7 +56,7 @@ export function onIsolationPing(state: AgentState, ok: boolean, out: AgentEffect
   emit(out, {
     type: "isolationDeclared",
     host: state.self,
-    reason: `no agent heard for ${state.nowMs - state.lastHeardAnyMs} ms and no isolation address answered`,
+    reason: `no agent heard for ${Math.round(state.nowMs - state.lastHeardAnyMs)} ms and no isolation address answered`,
   });
   if (state.role === "master") enterElection(state, "isolated", out);
 }

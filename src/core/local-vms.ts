@@ -479,6 +479,6 @@ function monitorGuest(state: AgentState, name: string, vm: LocalVm, out: AgentEf
     type: "vmReset",
     host: state.self,
     vm: name,
-    reason: `no guest heartbeat for ${state.nowMs - last} ms`,
+    reason: `no guest heartbeat for ${Math.round(state.nowMs - last)} ms`,
   });
 }

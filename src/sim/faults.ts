@@ -9,7 +9,11 @@ export function applyEvent(world: World, event: ScenarioEvent): void {
   const host = "host" in event && typeof event.host === "string" ? world.hosts.get(event.host) : undefined;
   switch (event.kind) {
     case "crash":
-      world.record(event.host, "crash", "power lost (the BMC still answers)");
+      world.record(
+        event.host,
+        "crash",
+        host!.bmcFailed ? "power lost (its BMC does not answer)" : "power lost (the BMC still answers)",
+      );
       world.powerOffHost(host!, "power loss");
       break;
     case "isolate":
