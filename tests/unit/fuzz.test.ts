@@ -27,7 +27,15 @@ describe("fuzzer", () => {
   it("catches a restart without proof, and the printed command reproduces it", () => {
     const { lines, io } = capture();
     const code = fuzzCommand(
-      { seeds: 3, firstSeed: 1, hosts: 5, vms: 20, durationMs: 60_000, json: false, breakRule: "restartWithoutProof" },
+      {
+        seeds: 3,
+        firstSeed: 1,
+        hosts: 5,
+        vms: 20,
+        durationMs: 60_000,
+        json: false,
+        breakRule: "restartWithoutProof",
+      },
       io,
     );
     assert.equal(code, 1);
