@@ -232,18 +232,16 @@ export class World {
     for (const vm of this.copiesOn(host.spec.name)) this.removeCopy(vm, why);
   }
 
-  private paused(host: SimHost, deliver: () => void): boolean {
-    if (this.nowMs >= host.pausedUntilMs) return false;
-    host.deferred.push(deliver);
-    return true;
-  }
-
   toAgent(host: SimHost, input: AgentInput): void {
     if (host.agent === null || !host.powered) return;
-    const generation = host.agentGeneration;
-    // A deferred tick reads the clock when it finally runs: the process slept through the pause.
-    const later = () => host.agentGeneration === generation && this.toAgent(host, this.retick(host, input));
-    if (this.paused(host, later)) return;
+    if (this.nowMs < host.pausedUntilMs) {
+      const generation = host.agentGeneration;
+      // A deferred tick reads the clock when it finally runs: the process slept through the pause.
+      host.deferred.push(
+        () => host.agentGeneration === generation && this.toAgent(host, this.retick(host, input)),
+      );
+      return;
+    }
     if (input.type !== "tick") {
       // Results carry the local clock forward too: an input is handled at its arrival time.
       host.agent.nowMs = Math.max(host.agent.nowMs, this.localMs(host));
@@ -255,9 +253,13 @@ export class World {
 
   toKeeper(host: SimHost, input: KeeperInput): void {
     if (host.keeper === null || !host.powered) return;
-    const generation = host.keeperGeneration;
-    const later = () => host.keeperGeneration === generation && this.toKeeper(host, this.retick(host, input));
-    if (this.paused(host, later)) return;
+    if (this.nowMs < host.pausedUntilMs) {
+      const generation = host.keeperGeneration;
+      host.deferred.push(
+        () => host.keeperGeneration === generation && this.toKeeper(host, this.retick(host, input)),
+      );
+      return;
+    }
     host.keeper.nowMs = Math.max(host.keeper.nowMs, this.localMs(host));
     this.eventsSeen += 1;
     const effects = keeperStep(host.keeper, input);
@@ -320,9 +322,6 @@ export class World {
 
   private execAgent(host: SimHost, effect: AgentEffect): void {
     const generation = host.agentGeneration;
-    const back = (input: AgentInput) => {
-      if (host.agentGeneration === generation) this.toAgent(host, input);
-    };
     switch (effect.type) {
       case "send":
         this.send(host, effect.to, effect.msg);
@@ -339,7 +338,7 @@ export class World {
             ok && ds !== undefined
               ? [...ds.heartbeats.values()].filter((r) => !corrupt.includes(`hosts/${r.host}.hb`))
               : [];
-          back({
+          this.reply(host, generation, {
             type: "heartbeatsRead",
             datastore: effect.datastore,
             issuedAtMs,
@@ -372,7 +371,13 @@ export class World {
               records.push({ vm, lease, poweredOff });
             }
           }
-          back({ type: "vmRecordsRead", datastore: effect.datastore, ok, records, corrupt });
+          this.reply(host, generation, {
+            type: "vmRecordsRead",
+            datastore: effect.datastore,
+            ok,
+            records,
+            corrupt,
+          });
         });
         break;
       case "createLease":
@@ -388,7 +393,7 @@ export class World {
               for (const o of this.observers) o.onLeaseCreated?.(effect.record, this.nowMs);
             }
           }
-          back({
+          this.reply(host, generation, {
             type: "leaseCreated",
             datastore: effect.datastore,
             vm: effect.record.vm,
@@ -407,10 +412,10 @@ export class World {
         });
         break;
       case "fenceHost":
-        this.fence(host, effect.host, back);
+        this.fence(host, effect.host, generation);
         break;
       case "startVm":
-        this.startVm(host, effect.spec, effect.epoch, back);
+        this.startVm(host, effect.spec, effect.epoch, generation);
         break;
       case "stopVm":
         this.stopVm(host, effect.vm, effect.mode);
@@ -424,10 +429,10 @@ export class World {
         }
         break;
       case "migrateVm":
-        this.migrateVm(host, effect.vm, effect.target, effect.epoch, back);
+        this.migrateVm(host, effect.vm, effect.target, effect.epoch, generation);
         break;
       case "listVms":
-        back({ type: "vmsListed", vms: this.listVms(host) });
+        this.reply(host, generation, { type: "vmsListed", vms: this.listVms(host) });
         break;
       case "keeperStatus":
         this.toKeeper(host, { type: "agentStatus", isolated: effect.isolated, vms: effect.vms });
@@ -440,6 +445,11 @@ export class World {
         throw new Error(`unhandled effect ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /** Feeds a result back to the agent that asked, unless that agent process is gone. */
+  private reply(host: SimHost, generation: number, input: AgentInput): void {
+    if (host.agentGeneration === generation) this.toAgent(host, input);
   }
 
   private execKeeper(host: SimHost, effect: KeeperEffect): void {
@@ -499,22 +509,37 @@ export class World {
 
   // ---- BMC ---------------------------------------------------------------------------------
 
-  private fence(from: SimHost, target: string, back: (input: AgentInput) => void): void {
+  private fence(from: SimHost, target: string, generation: number): void {
     const host = this.hosts.get(target);
     if (host === undefined || host.bmcFailed || !host.spec.bmc) {
       this.at(this.sim.bmcActionMs * 2, () =>
-        back({ type: "fenceResult", host: target, poweredOff: false, detail: "BMC did not answer" }),
+        this.reply(from, generation, {
+          type: "fenceResult",
+          host: target,
+          poweredOff: false,
+          detail: "BMC did not answer",
+        }),
       );
       return;
     }
     this.at(this.sim.bmcActionMs, () => {
       if (host.bmcFailed) {
-        back({ type: "fenceResult", host: target, poweredOff: false, detail: "BMC did not answer" });
+        this.reply(from, generation, {
+          type: "fenceResult",
+          host: target,
+          poweredOff: false,
+          detail: "BMC did not answer",
+        });
         return;
       }
       this.powerOffHost(host, `fenced by ${from.spec.name}`);
       this.record(target, "powerOff", `BMC powered ${target} off (fence by ${from.spec.name})`);
-      back({ type: "fenceResult", host: target, poweredOff: true, detail: "chassis power status: off" });
+      this.reply(from, generation, {
+        type: "fenceResult",
+        host: target,
+        poweredOff: true,
+        detail: "chassis power status: off",
+      });
     });
   }
 
@@ -589,11 +614,11 @@ export class World {
       this.record(copy.host, "vmGone", `${copy.vm} (epoch ${copy.epoch}) stopped: ${why}`);
   }
 
-  private startVm(host: SimHost, spec: VmSpec, epoch: number, back: (input: AgentInput) => void): void {
+  private startVm(host: SimHost, spec: VmSpec, epoch: number, generation: number): void {
     if (host.startFailures > 0) {
       host.startFailures -= 1;
       this.at(this.sim.vmStartMs / 2, () =>
-        back({
+        this.reply(host, generation, {
           type: "vmStartResult",
           vm: spec.name,
           epoch,
@@ -604,11 +629,11 @@ export class World {
       return;
     }
     const copy = this.addCopy(host.spec.name, spec, epoch, "starting");
-    const generation = copy.generation;
+    const copyGeneration = copy.generation;
     this.at(this.sim.vmStartMs, () => {
-      const alive = copy.generation === generation && this.copies.get(spec.name)?.includes(copy) === true;
+      const alive = copy.generation === copyGeneration && this.copies.get(spec.name)?.includes(copy) === true;
       if (alive) copy.state = "running";
-      back({
+      this.reply(host, generation, {
         type: "vmStartResult",
         vm: spec.name,
         epoch,
@@ -627,13 +652,7 @@ export class World {
     }
   }
 
-  private migrateVm(
-    host: SimHost,
-    vm: string,
-    target: string,
-    epoch: number,
-    back: (input: AgentInput) => void,
-  ): void {
+  private migrateVm(host: SimHost, vm: string, target: string, epoch: number, generation: number): void {
     const copy = this.copiesOn(host.spec.name).find((c) => c.vm === vm);
     const to = this.hosts.get(target);
     this.at(this.sim.migrateMs, () => {
@@ -650,7 +669,13 @@ export class World {
         copy.epoch = epoch;
         copy.generation += 1;
       }
-      back({ type: "migrateResult", vm, target, ok, reason: ok ? "" : "migration failed" });
+      this.reply(host, generation, {
+        type: "migrateResult",
+        vm,
+        target,
+        ok,
+        reason: ok ? "" : "migration failed",
+      });
     });
   }
 }
