@@ -73,8 +73,11 @@ export function keeperStep(state: KeeperState, input: KeeperInput): KeeperEffect
       if (input.ok && inTime) {
         const previous = state.lastRenewIssuedMs.get(input.datastore) ?? Number.NEGATIVE_INFINITY;
         state.lastRenewIssuedMs.set(input.datastore, Math.max(previous, input.issuedAtMs));
-        if (state.fenced.delete(input.datastore)) armWatchdog(state, out);
-        out.push(report(state));
+        // Reported on every renewal round anyway; at once only when a datastore comes back.
+        if (state.fenced.delete(input.datastore)) {
+          armWatchdog(state, out);
+          out.push(report(state));
+        }
       }
       break;
     }

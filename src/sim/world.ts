@@ -193,7 +193,7 @@ export class World {
       steadyState ? now : null,
     );
     const generation = host.keeperGeneration;
-    const period = this.spec.timing.renewPeriodMs / 2 / host.clockRate;
+    const period = this.spec.timing.renewPeriodMs / host.clockRate;
     const tick = () => {
       if (host.keeperGeneration !== generation || host.keeper === null) return;
       this.toKeeper(host, { type: "tick", nowMs: this.localMs(host) });
