@@ -108,6 +108,7 @@ function place(vms: { spec: VmSpec; host: string | null }[], hosts: HostSpec[]) 
 
 const topKeys = [
   "name",
+  "clusterId",
   "description",
   "seed",
   "duration",
@@ -121,12 +122,12 @@ const topKeys = [
   "expect",
 ];
 
-function build(raw: unknown, sourceName: string): Scenario {
+function build(raw: unknown, sourceName: string, extraTopLevelKeys: readonly string[]): Scenario {
   if (raw === null || raw === undefined)
     throw new Invalid([], "the file is empty; a scenario needs name, datastores and hosts");
   if (!isMapping(raw))
     throw new Invalid([], `a scenario must be a mapping (name:, hosts:, ...), got ${show(raw)}`);
-  const top = mapping(raw, [], topKeys);
+  const top = mapping(raw, [], [...topKeys, ...extraTopLevelKeys]);
   const name = req(top, "name", [], oneLine);
   const description = opt(top, "description", [], oneLine, "");
   const seed = opt(top, "seed", [], nonNegativeInt, 1);
@@ -153,7 +154,7 @@ function build(raw: unknown, sourceName: string): Scenario {
   const events = readEvents(top.events, names, durationMs);
   const rules = readRules(top.rules, names);
   const cluster: ClusterSpec = {
-    clusterId: "c1",
+    clusterId: opt(top, "clusterId", [], oneLine, "c1"),
     ...readCluster(top.cluster, names, hosts.length),
     datastores,
     hosts,
@@ -175,7 +176,7 @@ function build(raw: unknown, sourceName: string): Scenario {
 }
 
 /** The line of the value (or key) at `path`, or of the nearest enclosing one the file has. */
-function lineOf(contents: unknown, lineCounter: LineCounter, path: Path): number | undefined {
+export function lineOf(contents: unknown, lineCounter: LineCounter, path: Path): number | undefined {
   let node = contents;
   let offset = (node as { range?: [number] } | null)?.range?.[0];
   for (const seg of path) {
@@ -194,8 +195,15 @@ function lineOf(contents: unknown, lineCounter: LineCounter, path: Path): number
   return offset === undefined ? undefined : lineCounter.linePos(offset).line;
 }
 
-/** Parses and validates scenario YAML; `sourceName` (a path) goes into errors. Throws ScenarioError. */
-export function parseScenario(text: string, sourceName: string): Scenario {
+/**
+ * Parses and validates scenario YAML; `sourceName` (a path) goes into errors. Throws ScenarioError.
+ * `extraTopLevelKeys` are allowed and left to the caller (the agent's cluster file adds its own).
+ */
+export function parseScenario(
+  text: string,
+  sourceName: string,
+  extraTopLevelKeys: readonly string[] = [],
+): Scenario {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: true });
   const syntax = doc.errors[0];
@@ -212,7 +220,7 @@ export function parseScenario(text: string, sourceName: string): Scenario {
     throw new ScenarioError(sourceName, "", `YAML error: ${e instanceof Error ? e.message : String(e)}`);
   }
   try {
-    return build(raw, sourceName);
+    return build(raw, sourceName, extraTopLevelKeys);
   } catch (e) {
     if (e instanceof Invalid) {
       throw new ScenarioError(
