@@ -1,6 +1,7 @@
 // The `vigil` command. Subcommands live in their own files; this one only wires them to commander.
 import { Command, InvalidArgumentError } from "commander";
 import { parseDuration } from "../sim/duration.ts";
+import { addLabCommands } from "./lab-commands.ts";
 import { fuzzCommand, simRun } from "./sim-commands.ts";
 
 const io = { out: (line: string) => console.log(line), err: (line: string) => console.error(line) };
@@ -75,7 +76,38 @@ export function buildProgram(): Command {
         );
       },
     );
+  addLabCommands(program, io, positiveInt);
+  program
+    .command("agent")
+    .description("run the HA agent of this host (starts its lease keeper when none runs)")
+    .requiredOption("--config <file>", "agent.yaml")
+    .action(async (opts: { config: string }) => {
+      await runHostProcess("agent", opts.config);
+    });
+  program
+    .command("keeper")
+    .description("run the lease keeper of this host (normally started by the agent)")
+    .requiredOption("--config <file>", "agent.yaml")
+    .action(async (opts: { config: string }) => {
+      await runHostProcess("keeper", opts.config);
+    });
   return program;
+}
+
+/** Loads the host process lazily (the simulator does not need its dependencies); bad files exit 2. */
+async function runHostProcess(which: "agent" | "keeper", config: string): Promise<void> {
+  const { ScenarioError } = await import("../sim/scenario.ts");
+  const host = await import("../agent/main.ts");
+  try {
+    await (which === "agent" ? host.runAgent(config) : host.runKeeper(config));
+  } catch (error) {
+    if (error instanceof ScenarioError) {
+      io.err(`${error.sourceName}${error.line === undefined ? "" : `:${error.line}`}: ${error.message}`);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
 }
 
 try {

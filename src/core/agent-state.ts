@@ -184,6 +184,9 @@ export interface AgentState {
   masterLeaseView: Map<string, MasterLeaseView>;
   master: MasterState | null;
   unsafeRestartWithoutProof: boolean;
+  autostart: Set<string>;
+  /** Autostart leases being created: VM -> epoch 1. */
+  autostartClaims: Set<string>;
 }
 
 export interface AgentOptions {
@@ -191,6 +194,8 @@ export interface AgentOptions {
   liveMigration?: boolean;
   /** TEST ONLY: restart without a proof, to show that the simulator's checkers catch it. */
   unsafeRestartWithoutProof?: boolean;
+  /** VMs this host powers on at its first start if they never ran under HA (the cluster file's `host:`). */
+  autostart?: string[];
 }
 
 export function indexSpec(state: AgentState, spec: ClusterSpec): void {

@@ -71,6 +71,8 @@ export function initAgent(
     masterLeaseView: new Map(),
     master: null,
     unsafeRestartWithoutProof: options.unsafeRestartWithoutProof ?? false,
+    autostart: new Set(options.autostart ?? []),
+    autostartClaims: new Set(),
   };
   indexSpec(state, spec);
   return state;

@@ -112,6 +112,10 @@ export function reconcile(
               ? `this host cannot renew its lease on ${datastore}`
               : null;
     if (problem !== null) {
+      // An epoch this host holds but will not run ends here, so nobody waits for it to expire.
+      if (lease?.holder === state.self && lease.epoch === pending.epoch && !state.local.has(record.vm)) {
+        writePoweredOff(state, record.vm, pending.epoch, "startFailed", out);
+      }
       refuseStart(state, { vm: record.vm, epoch: pending.epoch, from: pending.from }, problem, out);
       continue;
     }
@@ -124,6 +128,22 @@ export function reconcile(
   const pendingReconcile = state.reconcilePending;
   if (pendingReconcile === null || !state.reconcileRequested.delete(datastore)) return;
   if (!pendingReconcile.delete(datastore)) return;
+  // After a (re)start: VMs to power on here that never ran under HA get their first lease.
+  for (const record of records) {
+    if (record.lease !== null || !state.autostart.has(record.vm) || state.local.has(record.vm)) continue;
+    state.autostartClaims.add(record.vm);
+    out.push({
+      type: "createLease",
+      datastore,
+      record: {
+        v: recordFormatVersion,
+        vm: record.vm,
+        epoch: 1,
+        holder: state.self,
+        proof: "initialPowerOn",
+      },
+    });
+  }
   // After a (re)start: leases this host holds for VMs that do not run here are reported down.
   for (const record of records) {
     const lease = record.lease;
@@ -193,8 +213,10 @@ export function onVmsListed(state: AgentState, listed: ListedVm[], out: AgentEff
 function requestReconcileReads(state: AgentState, out: AgentEffect[]): void {
   const pending = state.reconcilePending;
   if (pending === null || pending.size === 0) return;
+  // Only once the keeper holds a valid lease there: autostarts and reports need it.
   for (const datastore of readableDatastores(state)) {
-    if (!pending.has(datastore) || state.reconcileRequested.has(datastore)) continue;
+    if (!pending.has(datastore) || state.reconcileRequested.has(datastore) || !leaseValid(state, datastore))
+      continue;
     state.reconcileRequested.add(datastore);
     const vms = state.spec.vms.filter((v) => v.datastore === datastore).map((v) => v.name);
     out.push({ type: "readVmRecords", datastore, vms });
@@ -311,6 +333,16 @@ export function onLocalLeaseCreated(
   input: Extract<AgentInput, { type: "leaseCreated" }>,
   out: AgentEffect[],
 ): boolean {
+  if (input.epoch === 1 && state.autostartClaims.delete(input.vm)) {
+    if (input.ok) {
+      onStartRequest(
+        state,
+        { type: "startVm", from: state.self, vm: input.vm, epoch: 1, proof: "initialPowerOn" },
+        out,
+      );
+    }
+    return true;
+  }
   const vm = state.local.get(input.vm);
   if (vm === undefined || vm.migration !== "claiming" || vm.migrationEpoch !== input.epoch) return false;
   if (!input.ok) {

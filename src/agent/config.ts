@@ -1,0 +1,280 @@
+// The agent's two files: agent.yaml (this host: its name, state directory, datastore paths, secret)
+// and cluster.yaml, shared by all agents of a cluster that runs without a server. cluster.yaml is a
+// scenario file's cluster part (cluster, datastores, hosts, vms, rules: the same format, so an
+// operator can simulate the real cluster) plus three sections of its own: network, bmcs, commands.
+// Every mistake is refused with the path (and line) of the field, never half-applied.
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { LineCounter, parseDocument } from "yaml";
+import { type ClusterSpec, fastTiming, type VmSpec } from "../core/cluster.ts";
+import type { DriverVmSpec, HeartbeatProbe } from "../drivers/driver.ts";
+import { lineOf, parseScenario, ScenarioError } from "../sim/scenario.ts";
+import {
+  formatPath,
+  Invalid,
+  isMapping,
+  list,
+  mapping,
+  opt,
+  type Path,
+  positiveInt,
+  type Read,
+  req,
+  show,
+  text,
+} from "../sim/scenario-read.ts";
+
+export interface PeerNetwork {
+  address: string;
+  port: number;
+}
+
+export interface BmcSettings {
+  driver: "ipmitool";
+  address: string;
+  port: number;
+  user: string;
+  /** The password is read from this file, never given on a command line. */
+  passwordFile: string;
+}
+
+export interface VmRuntime {
+  command: string[];
+  guestHeartbeatProbe?: HeartbeatProbe;
+}
+
+export interface ClusterFile {
+  spec: ClusterSpec;
+  /** VM -> host it is powered on at when it never ran (the file's `host:`). */
+  placement: Record<string, string | null>;
+  network: Record<string, PeerNetwork>;
+  bmcs: Record<string, BmcSettings>;
+  /** Per VM; `default` applies to the others. */
+  commands: Record<string, VmRuntime>;
+}
+
+export interface AgentConfig {
+  host: string;
+  clusterFile: string;
+  stateDir: string;
+  secretFile: string;
+  /** Datastore name -> mount path. */
+  datastores: Record<string, string>;
+  isolationAddresses: string[];
+}
+
+export const defaultAgentPort = 7410;
+
+const extraKeys = ["network", "bmcs", "commands", "timingProfile"];
+
+const portNumber: Read<number> = (v, p) => {
+  const n = positiveInt(v, p);
+  if (n > 65535) throw new Invalid(p, `must be a port number (1-65535), got ${n}`);
+  return n;
+};
+
+const address: Read<string> = (v, p) => {
+  const s = text(v, p);
+  // Only the lab's own range, loopback, or whatever the operator really has: checked as an address.
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(s) && !s.includes(":") && s !== "localhost") {
+    throw new Invalid(p, `must be an IP address, got ${show(s)}`);
+  }
+  return s;
+};
+
+function probe(v: unknown, p: Path): HeartbeatProbe {
+  const o = mapping(v, p, ["file", "command", "url"]);
+  const keys = Object.keys(o);
+  if (keys.length !== 1) throw new Invalid(p, "needs exactly one of file, command, url");
+  if (o.file !== undefined) return { file: req(o, "file", p, text) };
+  if (o.command !== undefined) return { command: req(o, "command", p, list(text, 1)) };
+  return { url: req(o, "url", p, text) };
+}
+
+function vmRuntime(v: unknown, p: Path): VmRuntime {
+  const o = mapping(v, p, ["command", "guestHeartbeat"]);
+  const command = req(o, "command", p, list(text, 1));
+  const guest = opt(o, "guestHeartbeat", p, probe, undefined);
+  return guest === undefined ? { command } : { command, guestHeartbeatProbe: guest };
+}
+
+function section<T>(
+  raw: Record<string, unknown>,
+  key: string,
+  read: (v: unknown, p: Path) => T,
+): Record<string, T> {
+  const value = raw[key];
+  if (value === undefined || value === null) return {};
+  if (!isMapping(value))
+    throw new Invalid([key], `must be a mapping of name to settings, got ${show(value)}`);
+  const out: Record<string, T> = {};
+  for (const [name, item] of Object.entries(value)) out[name] = read(item, [key, name]);
+  return out;
+}
+
+/** Parses cluster.yaml. Throws ScenarioError naming the path and line of a bad field. */
+export function parseClusterFile(source: string, sourceName: string): ClusterFile {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(source, { lineCounter });
+  const scenario = parseScenario(source, sourceName, extraKeys);
+  const raw = doc.toJS() as Record<string, unknown>;
+  try {
+    const hosts = new Set(scenario.cluster.hosts.map((h) => h.name));
+    const vms = new Set(scenario.cluster.vms.map((v) => v.name));
+    const network = section(raw, "network", (v, p) => {
+      const o = mapping(v, p, ["address", "port"]);
+      return {
+        address: req(o, "address", p, address),
+        port: opt(o, "port", p, portNumber, defaultAgentPort),
+      };
+    });
+    const bmcs = section(raw, "bmcs", (v, p) => {
+      const o = mapping(v, p, ["driver", "address", "port", "user", "passwordFile"]);
+      const driver = opt(o, "driver", p, text, "ipmitool");
+      if (driver !== "ipmitool")
+        throw new Invalid([...p, "driver"], `unknown BMC driver ${show(driver)}; known: ipmitool`);
+      return {
+        driver: "ipmitool" as const,
+        address: req(o, "address", p, address),
+        port: opt(o, "port", p, portNumber, 623),
+        user: req(o, "user", p, text),
+        passwordFile: resolveFrom(sourceName, req(o, "passwordFile", p, text)),
+      };
+    });
+    const commands = section(raw, "commands", vmRuntime);
+    for (const name of Object.keys(network))
+      if (!hosts.has(name)) throw new Invalid(["network", name], "is not a host of this cluster");
+    for (const name of Object.keys(bmcs))
+      if (!hosts.has(name)) throw new Invalid(["bmcs", name], "is not a host of this cluster");
+    for (const name of Object.keys(commands)) {
+      if (name !== "default" && !vms.has(name))
+        throw new Invalid(["commands", name], "is not a VM of this cluster (or default)");
+    }
+    for (const host of hosts) {
+      if (network[host] === undefined) throw new Invalid(["network"], `has no address for host ${host}`);
+    }
+    for (const vm of vms) {
+      if (commands[vm] === undefined && commands.default === undefined) {
+        throw new Invalid(["commands"], `has no command for VM ${vm} and no default`);
+      }
+    }
+    for (const host of scenario.cluster.hosts) {
+      if (host.bmc && bmcs[host.name] === undefined) {
+        // A host without BMC settings cannot be fenced: the lease path is used, as with bmc: false.
+        host.bmc = false;
+      }
+    }
+    const profile = opt(raw, "timingProfile", [], text, "default");
+    if (profile !== "default" && profile !== "fast")
+      throw new Invalid(["timingProfile"], `must be default or fast, got ${show(profile)}`);
+    const spec: ClusterSpec =
+      profile === "fast" ? { ...scenario.cluster, timing: fastTiming } : scenario.cluster;
+    return { spec, placement: scenario.initialPlacement, network, bmcs, commands };
+  } catch (error) {
+    if (error instanceof Invalid) {
+      throw new ScenarioError(
+        sourceName,
+        formatPath(error.path),
+        error.detail,
+        lineOf(doc.contents, lineCounter, error.path),
+      );
+    }
+    throw error;
+  }
+}
+
+/** How the process driver runs `vm`, from the cluster file's commands. */
+export function driverSpecFor(cluster: ClusterFile, vm: VmSpec): DriverVmSpec {
+  const runtime = cluster.commands[vm.name] ?? cluster.commands.default;
+  if (runtime === undefined) throw new Error(`no command for VM ${vm.name}`);
+  const command = runtime.command.map((part) => part.replaceAll("{vm}", vm.name));
+  return {
+    ...vm,
+    command,
+    env: { VIGIL_VM: vm.name },
+    ...(runtime.guestHeartbeatProbe === undefined
+      ? {}
+      : { guestHeartbeatProbe: runtime.guestHeartbeatProbe }),
+  };
+}
+
+function resolveFrom(sourceName: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(dirname(sourceName), path);
+}
+
+/** Parses agent.yaml. Throws ScenarioError naming the path and line of a bad field. */
+export function parseAgentConfig(source: string, sourceName: string): AgentConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(source, { lineCounter });
+  if (doc.errors[0] !== undefined) {
+    const pos = doc.errors[0].linePos?.[0];
+    throw new ScenarioError(
+      sourceName,
+      "",
+      `YAML syntax error: ${doc.errors[0].message.split("\n")[0]}`,
+      pos?.line,
+    );
+  }
+  const raw: unknown = doc.toJS();
+  try {
+    const keys = ["host", "clusterFile", "stateDir", "secretFile", "datastores", "isolationAddresses"];
+    const o = mapping(raw ?? {}, [], keys);
+    const datastores = req(o, "datastores", [], (v, p) => {
+      if (!isMapping(v)) throw new Invalid(p, `must map datastore names to paths, got ${show(v)}`);
+      const out: Record<string, string> = {};
+      for (const [name, path] of Object.entries(v))
+        out[name] = resolveFrom(sourceName, text(path, [...p, name]));
+      return out;
+    });
+    return {
+      host: req(o, "host", [], text),
+      clusterFile: resolveFrom(sourceName, req(o, "clusterFile", [], text)),
+      stateDir: resolveFrom(sourceName, req(o, "stateDir", [], text)),
+      secretFile: resolveFrom(sourceName, req(o, "secretFile", [], text)),
+      datastores,
+      isolationAddresses: opt(o, "isolationAddresses", [], list(address), []),
+    };
+  } catch (error) {
+    if (error instanceof Invalid) {
+      throw new ScenarioError(
+        sourceName,
+        formatPath(error.path),
+        error.detail,
+        lineOf(doc.contents, lineCounter, error.path),
+      );
+    }
+    throw error;
+  }
+}
+
+export interface LoadedAgent {
+  agent: AgentConfig;
+  cluster: ClusterFile;
+}
+
+/** Loads and cross-checks both files. Throws ScenarioError (exit 2 in the CLI). */
+export function loadAgentFiles(agentFile: string): LoadedAgent {
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch (error) {
+      throw new ScenarioError(path, "", `cannot read the file: ${(error as Error).message}`);
+    }
+  };
+  const agent = parseAgentConfig(read(agentFile), agentFile);
+  const cluster = parseClusterFile(read(agent.clusterFile), agent.clusterFile);
+  const host = cluster.spec.hosts.find((h) => h.name === agent.host);
+  if (host === undefined) {
+    throw new ScenarioError(agentFile, "host", `host ${show(agent.host)} is not in ${agent.clusterFile}`);
+  }
+  for (const ds of host.datastores) {
+    if (agent.datastores[ds] === undefined) {
+      throw new ScenarioError(
+        agentFile,
+        "datastores",
+        `has no path for datastore ${ds}, which ${agent.host} uses`,
+      );
+    }
+  }
+  return { agent, cluster };
+}

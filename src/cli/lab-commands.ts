@@ -1,0 +1,119 @@
+// `vigil lab ...`: bring a multi-host lab up and down on this machine and inject faults into it.
+import type { Command } from "commander";
+import * as lab from "../lab/lab.ts";
+import type { Output } from "./sim-commands.ts";
+
+export function addLabCommands(
+  program: Command,
+  io: Output,
+  positiveInt: (name: string) => (v: string) => number,
+): void {
+  const cmd = program
+    .command("lab")
+    .description("a multi-host lab in network namespaces on this machine (needs root)");
+  const dirOption = "--dir <dir>";
+  const withLab = (action: (state: lab.LabState, ...args: string[]) => Promise<void>) => {
+    return async (...args: unknown[]) => {
+      const opts = args.find((a) => typeof a === "object" && a !== null && !Array.isArray(a) && "dir" in a) as
+        | { dir: string }
+        | undefined;
+      const positional = args.filter((a): a is string => typeof a === "string");
+      const state = lab.loadLab(opts?.dir ?? lab.defaultLabDir);
+      await action(state, ...positional);
+    };
+  };
+  cmd
+    .command("up")
+    .description("create the hosts, their BMCs and agents, and start the VMs")
+    .option("--hosts <n>", "hosts", positiveInt("--hosts"), 5)
+    .option("--vms <n>", "VMs", positiveInt("--vms"), 50)
+    .option("--datastores <n>", "datastores", positiveInt("--datastores"), 2)
+    .option("--no-bmc", "hosts without BMCs (the lease path only)")
+    .option("--fast", "the fast timing profile (250 ms heartbeats)")
+    .option(dirOption, "where the lab keeps its state", lab.defaultLabDir)
+    .action(
+      async (opts: {
+        hosts: number;
+        vms: number;
+        datastores: number;
+        bmc: boolean;
+        fast?: boolean;
+        dir: string;
+      }) => {
+        await lab.up({ ...opts, fast: opts.fast === true }, io.out);
+      },
+    );
+  cmd
+    .command("down")
+    .description("remove every namespace, bridge, BMC and process the lab made")
+    .option(dirOption, "the lab's directory", lab.defaultLabDir)
+    .action(async (opts: { dir: string }) => {
+      await lab.down(opts.dir, io.out);
+    });
+  cmd
+    .command("status")
+    .description("hosts, master, host states and where each VM runs")
+    .option(dirOption, "the lab's directory", lab.defaultLabDir)
+    .option("--json", "print JSON")
+    .action(
+      withLab(async (state) => {
+        const hosts = await lab.status(state);
+        if (process.argv.includes("--json")) {
+          io.out(JSON.stringify(hosts, null, 2));
+          return;
+        }
+        const master = hosts.find((h) => h.role === "master");
+        io.out(`master: ${master?.host ?? "none"}`);
+        io.out(`${"host".padEnd(6)} ${"power".padEnd(6)} ${"role".padEnd(9)} ${"state".padEnd(12)} VMs`);
+        for (const h of hosts) {
+          const seen = master?.host === h.host ? "master" : (master?.view?.[h.host] ?? "-");
+          io.out(
+            `${h.host.padEnd(6)} ${(h.powered ? "on" : "off").padEnd(6)} ${h.role.padEnd(9)} ${seen.padEnd(12)} ${h.vms.join(" ")}`,
+          );
+        }
+      }),
+    );
+  const fault = (name: string, description: string) =>
+    cmd.command(name).description(description).option(dirOption, "the lab's directory", lab.defaultLabDir);
+  fault("crash", "power loss of a host (its BMC still answers)")
+    .argument("<host>")
+    .action(withLab((state, host) => lab.crash(state, host!)));
+  fault("isolate", "cut a host's management network (storage stays)")
+    .argument("<host>")
+    .action(withLab((state, host) => lab.isolate(state, host!)));
+  fault("partition", "split the network into groups: partition h1,h2 h3")
+    .argument("<groups...>")
+    .action(
+      withLab((state, ...groups) =>
+        lab.partition(
+          state,
+          groups.map((g) => g.split(",")),
+        ),
+      ),
+    );
+  fault("storage-cut", "a host loses datastores (all when none named)")
+    .argument("<host>")
+    .argument("[datastores...]")
+    .action(withLab((state, host, ...ds) => lab.storageCut(state, host!, ds)));
+  fault("agent-kill", "kill a host's agent process; VMs and keeper keep running")
+    .argument("<host>")
+    .action(withLab((state, host) => lab.agentKill(state, host!)));
+  fault("agent-start", "start a host's agent again")
+    .argument("<host>")
+    .action(withLab((state, host) => lab.agentStart(state, host!)));
+  fault("bmc-fail", "a host's BMC stops answering")
+    .argument("<host>")
+    .action(withLab((state, host) => lab.bmcFail(state, host!, true)));
+  fault("heal", "undo isolation, partitions, storage cuts and BMC failures (of one host or all)")
+    .argument("[host]")
+    .action(withLab((state, host) => lab.heal(state, host ?? null)));
+  fault("power", "power a host on or off")
+    .argument("<onoff>")
+    .argument("<host>")
+    .action(
+      withLab(async (state, onoff, host) => {
+        if (onoff !== "on" && onoff !== "off") throw new Error(`power: expected on or off, got ${onoff}`);
+        await lab.power(state, host!, onoff === "on");
+      }),
+    );
+}
