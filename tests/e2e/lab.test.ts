@@ -1,0 +1,154 @@
+// End to end on the lab (root only): real namespaces, agents, keepers, process-driver VMs and
+// ipmi_sim BMCs, fast timing profile. Each test injects one fault, checks where every VM ends up, and
+// an independent observer polling every namespace's processes every 100 ms asserts no VM ran twice.
+import assert from "node:assert/strict";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import * as lab from "../../src/lab/lab.ts";
+import { DoubleRunObserver, sleep, waitFor } from "./helpers.ts";
+
+const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+async function placement(state: lab.LabState): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const host of state.hosts) {
+    for (const vm of await lab.vmsRunningOn(host.name)) out.set(vm, [...(out.get(vm) ?? []), host.name]);
+  }
+  return out;
+}
+
+/** Every VM runs on exactly one host, and none on the hosts in `not`. */
+async function allPlaced(state: lab.LabState, not: string[] = []): Promise<Map<string, string[]> | null> {
+  const p = await placement(state);
+  for (const vm of state.vms) {
+    const hosts = p.get(vm) ?? [];
+    if (hosts.length !== 1 || not.includes(hosts[0]!)) return null;
+  }
+  return p;
+}
+
+async function masterOf(state: lab.LabState): Promise<string | null> {
+  const masters = (await lab.status(state)).filter((h) => h.role === "master");
+  return masters.length === 1 ? masters[0]!.host : null;
+}
+
+async function vmsOn(state: lab.LabState, host: string): Promise<string[]> {
+  return await lab.vmsRunningOn(host);
+}
+
+describe("lab: 4 hosts, 12 VMs, fast profile", {
+  skip: isRoot ? false : "needs root (network namespaces)",
+  timeout: 600_000,
+}, () => {
+  let state: lab.LabState;
+  let observer: DoubleRunObserver;
+
+  before(async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vigil-lab-test-"));
+    state = await lab.up({ dir, hosts: 4, vms: 12, datastores: 2, bmc: true, fast: true }, () => {});
+    observer = new DoubleRunObserver(() => placement(state));
+    observer.start();
+    await waitFor("every VM running once", () => allPlaced(state), 60_000, 250);
+  });
+
+  after(async () => {
+    observer?.stop();
+    if (state !== undefined) await lab.down(state.dir, () => {});
+  });
+
+  /** Heals everything and powers every host on, then waits until the cluster is whole again. */
+  async function restore(): Promise<void> {
+    await lab.heal(state, null);
+    for (const h of state.hosts) await lab.power(state, h.name, true);
+    for (const h of state.hosts) await lab.agentStart(state, h.name);
+    await waitFor(
+      "one master, every VM once",
+      async () => (await masterOf(state)) !== null && (await allPlaced(state)),
+      60_000,
+      250,
+    );
+  }
+
+  it("slave crash: its VMs are fenced over IPMI and restarted elsewhere", async () => {
+    const master = (await masterOf(state))!;
+    const victim = state.hosts.map((h) => h.name).find((h) => h !== master)!;
+    const had = await vmsOn(state, victim);
+    assert.ok(had.length > 0, `${victim} runs VMs`);
+    await lab.crash(state, victim);
+    const p = await waitFor("the victim's VMs elsewhere", () => allPlaced(state, [victim]), 30_000);
+    for (const vm of had) assert.notEqual(p.get(vm)?.[0], victim);
+    assert.deepEqual(observer.violations, []);
+    await restore();
+  });
+
+  it("master crash: a new master fences it and restarts its VMs", async () => {
+    const master = (await masterOf(state))!;
+    await lab.crash(state, master);
+    await waitFor(
+      "another master",
+      async () => {
+        const m = await masterOf(state);
+        return m !== null && m !== master ? m : null;
+      },
+      20_000,
+    );
+    await waitFor("the old master's VMs elsewhere", () => allPlaced(state, [master]), 30_000);
+    assert.deepEqual(observer.violations, []);
+    await restore();
+  });
+
+  it("isolation with powerOff: the isolated host powers its VMs off and they restart elsewhere", async () => {
+    const master = (await masterOf(state))!;
+    const victim = state.hosts.map((h) => h.name).find((h) => h !== master)!;
+    await lab.isolate(state, victim);
+    await waitFor("the isolated host's VMs elsewhere", () => allPlaced(state, [victim]), 40_000);
+    assert.deepEqual(observer.violations, []);
+    await restore();
+  });
+
+  it("a 2|2 partition moves nothing and heals to one master", async () => {
+    const before = await placement(state);
+    const names = state.hosts.map((h) => h.name);
+    await lab.partition(state, [names.slice(0, 2), names.slice(2)]);
+    await sleep(8000);
+    assert.deepEqual(await placement(state), before, "no VM moved during the partition");
+    await lab.heal(state, null);
+    await waitFor("one master", () => masterOf(state), 20_000);
+    assert.deepEqual(await placement(state), before);
+    assert.deepEqual(observer.violations, []);
+  });
+
+  it("storage cut on one host: its VMs on that datastore are killed and restarted elsewhere", async () => {
+    const master = (await masterOf(state))!;
+    const victim = state.hosts.map((h) => h.name).find((h) => h !== master)!;
+    await lab.storageCut(state, victim, []);
+    await waitFor("the cut host's VMs elsewhere", () => allPlaced(state, [victim]), 40_000);
+    assert.deepEqual(observer.violations, []);
+    await restore();
+  });
+
+  it("agent kill: VMs keep running, nothing starts twice", async () => {
+    const master = (await masterOf(state))!;
+    const victim = state.hosts.map((h) => h.name).find((h) => h !== master)!;
+    const before = await placement(state);
+    await lab.agentKill(state, victim);
+    await sleep(8000);
+    assert.deepEqual(await placement(state), before, "no VM moved while the agent was dead");
+    await lab.agentStart(state, victim);
+    await sleep(3000);
+    assert.deepEqual(await placement(state), before);
+    assert.deepEqual(observer.violations, []);
+  });
+
+  it("BMC failure then crash: the lease path restarts the VMs", async () => {
+    const master = (await masterOf(state))!;
+    const victim = state.hosts.map((h) => h.name).find((h) => h !== master)!;
+    await lab.bmcFail(state, victim, true);
+    await lab.crash(state, victim);
+    await waitFor("the victim's VMs elsewhere by lease expiry", () => allPlaced(state, [victim]), 60_000);
+    assert.deepEqual(observer.violations, []);
+    await restore();
+  });
+});
