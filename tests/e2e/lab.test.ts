@@ -34,10 +34,6 @@ async function masterOf(state: lab.LabState): Promise<string | null> {
   return masters.length === 1 ? masters[0]!.host : null;
 }
 
-async function vmsOn(state: lab.LabState, host: string): Promise<string[]> {
-  return await lab.vmsRunningOn(host);
-}
-
 describe("lab: 4 hosts, 12 VMs, fast profile", {
   skip: isRoot ? false : "needs root (network namespaces)",
   timeout: 600_000,
@@ -74,7 +70,7 @@ describe("lab: 4 hosts, 12 VMs, fast profile", {
   it("slave crash: its VMs are fenced over IPMI and restarted elsewhere", async () => {
     const master = (await masterOf(state))!;
     const victim = state.hosts.map((h) => h.name).find((h) => h !== master)!;
-    const had = await vmsOn(state, victim);
+    const had = await lab.vmsRunningOn(victim);
     assert.ok(had.length > 0, `${victim} runs VMs`);
     await lab.crash(state, victim);
     const p = await waitFor("the victim's VMs elsewhere", () => allPlaced(state, [victim]), 30_000);
