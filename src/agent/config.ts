@@ -171,16 +171,19 @@ export function parseClusterFile(source: string, sourceName: string): ClusterFil
       profile === "fast" ? { ...scenario.cluster, timing: fastTiming } : scenario.cluster;
     return { spec, placement: scenario.initialPlacement, network, bmcs, commands };
   } catch (error) {
-    if (error instanceof Invalid) {
-      throw new ScenarioError(
-        sourceName,
-        formatPath(error.path),
-        error.detail,
-        lineOf(doc.contents, lineCounter, error.path),
-      );
-    }
-    throw error;
+    throw withLine(error, sourceName, doc.contents, lineCounter);
   }
+}
+
+/** Turns a reader's Invalid into a ScenarioError with the line of the bad field; anything else as is. */
+function withLine(error: unknown, sourceName: string, contents: unknown, lineCounter: LineCounter): unknown {
+  if (!(error instanceof Invalid)) return error;
+  return new ScenarioError(
+    sourceName,
+    formatPath(error.path),
+    error.detail,
+    lineOf(contents, lineCounter, error.path),
+  );
 }
 
 /** How the process driver runs `vm`, from the cluster file's commands. */
@@ -235,15 +238,7 @@ export function parseAgentConfig(source: string, sourceName: string): AgentConfi
       isolationAddresses: opt(o, "isolationAddresses", [], list(address), []),
     };
   } catch (error) {
-    if (error instanceof Invalid) {
-      throw new ScenarioError(
-        sourceName,
-        formatPath(error.path),
-        error.detail,
-        lineOf(doc.contents, lineCounter, error.path),
-      );
-    }
-    throw error;
+    throw withLine(error, sourceName, doc.contents, lineCounter);
   }
 }
 

@@ -54,6 +54,26 @@ export function becomeMaster(state: AgentState, out: AgentEffect[]): void {
   stepMaster(state, out);
 }
 
+/** The next master.lease record of this master; `released` marks it given up (stepped down or isolated). */
+function masterLeaseWrite(
+  state: AgentState,
+  master: MasterState,
+  datastore: string,
+  released: boolean,
+): AgentEffect {
+  master.masterLeaseCounter += 1;
+  return {
+    type: "writeMasterLease",
+    datastore,
+    record: {
+      v: recordFormatVersion,
+      holder: state.self,
+      counter: master.masterLeaseCounter,
+      isolated: released,
+    },
+  };
+}
+
 /** Every host of the configuration has a view; hosts added later start as unreachable. */
 export function ensureHostViews(state: AgentState): void {
   const master = state.master;
@@ -80,17 +100,7 @@ export function dropMaster(state: AgentState, out: AgentEffect[]): void {
   const master = state.master;
   if (master === null) return;
   for (const datastore of [...master.heldDatastores].sort()) {
-    master.masterLeaseCounter += 1;
-    out.push({
-      type: "writeMasterLease",
-      datastore,
-      record: {
-        v: recordFormatVersion,
-        holder: state.self,
-        counter: master.masterLeaseCounter,
-        isolated: true,
-      },
-    });
+    out.push(masterLeaseWrite(state, master, datastore, true));
   }
   state.master = null;
 }
@@ -197,17 +207,7 @@ function writeMasterLeases(state: AgentState, master: MasterState, out: AgentEff
       view.lastReadIssuedMs - view.firstSeenMs >= state.spec.timing.leaseTtlMs ||
       (holder !== undefined && (fenceProofValid(state, holder) || followsMe(state, holder)));
     if (!mayHold) continue;
-    master.masterLeaseCounter += 1;
-    out.push({
-      type: "writeMasterLease",
-      datastore,
-      record: {
-        v: recordFormatVersion,
-        holder: state.self,
-        counter: master.masterLeaseCounter,
-        isolated: false,
-      },
-    });
+    out.push(masterLeaseWrite(state, master, datastore, false));
   }
 }
 
