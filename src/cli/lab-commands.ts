@@ -30,6 +30,7 @@ export function addLabCommands(
     .option("--datastores <n>", "datastores", positiveInt("--datastores"), 2)
     .option("--no-bmc", "hosts without BMCs (the lease path only)")
     .option("--fast", "the fast timing profile (250 ms heartbeats)")
+    .option("--isolation-response <r>", "leaveOn, powerOff or shutdown", "powerOff")
     .option(dirOption, "where the lab keeps its state", lab.defaultLabDir)
     .action(
       async (opts: {
@@ -39,8 +40,13 @@ export function addLabCommands(
         bmc: boolean;
         fast?: boolean;
         dir: string;
+        isolationResponse: string;
       }) => {
-        await lab.up({ ...opts, fast: opts.fast === true }, io.out);
+        const response = opts.isolationResponse;
+        if (response !== "leaveOn" && response !== "powerOff" && response !== "shutdown") {
+          throw new Error(`--isolation-response: expected leaveOn, powerOff or shutdown, got "${response}"`);
+        }
+        await lab.up({ ...opts, fast: opts.fast === true, isolationResponse: response }, io.out);
       },
     );
   cmd

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
+import type { IsolationResponse } from "../core/cluster.ts";
 import * as net from "./net.ts";
 
 const exec = promisify(execFile);
@@ -33,6 +34,7 @@ export interface LabState {
   vms: string[];
   bmc: boolean;
   timingProfile: "default" | "fast";
+  isolationResponse: IsolationResponse;
 }
 
 export interface UpOptions {
@@ -42,6 +44,7 @@ export interface UpOptions {
   datastores: number;
   bmc: boolean;
   fast: boolean;
+  isolationResponse?: IsolationResponse;
 }
 
 const binPath = fileURLToPath(new URL("../../bin/vigil.js", import.meta.url));
@@ -76,6 +79,7 @@ export async function up(options: UpOptions, say: (line: string) => void): Promi
     vms: Array.from({ length: options.vms }, (_, i) => `vm${i + 1}`),
     bmc: options.bmc,
     timingProfile: options.fast ? "fast" : "default",
+    isolationResponse: options.isolationResponse ?? "powerOff",
   };
   await mkdir(state.dir, { recursive: true });
   await writeFile(join(state.dir, "secret"), randomBytes(32).toString("hex"), { mode: 0o600 });
@@ -121,7 +125,7 @@ function clusterYaml(state: LabState) {
     name: "vigil lab",
     clusterId: "lab",
     timingProfile: state.timingProfile,
-    cluster: { isolationResponse: "powerOff" },
+    cluster: { isolationResponse: state.isolationResponse },
     datastores: state.datastores,
     hosts: state.hosts.map((h) => ({ name: h.name, cpus: 64, memoryMiB: 262_144, bmc: state.bmc })),
     vms: state.vms.map((vm, i) => ({
@@ -208,6 +212,19 @@ async function startAgent(state: LabState, host: string): Promise<void> {
     { detached: true, stdio: ["ignore", log, log] },
   );
   child.unref();
+}
+
+/**
+ * Changes the cluster's isolation response: rewrites cluster.yaml and restarts every agent (they read
+ * it at start; the keepers and the VMs keep running, as on an agent upgrade).
+ */
+export async function setIsolationResponse(state: LabState, response: IsolationResponse): Promise<LabState> {
+  const next = { ...state, isolationResponse: response };
+  await writeFile(join(state.dir, "cluster.yaml"), stringify(clusterYaml(next)));
+  await writeFile(join(state.dir, "lab.json"), JSON.stringify(next, null, 2));
+  for (const h of state.hosts) await agentKill(next, h.name);
+  for (const h of state.hosts) await startAgent(next, h.name);
+  return next;
 }
 
 export async function power(state: LabState, host: string, on: boolean): Promise<void> {

@@ -2,7 +2,7 @@
 // ipmi_sim BMCs, fast timing profile. Each test injects one fault, checks where every VM ends up, and
 // an independent observer polling every namespace's processes every 100 ms asserts no VM ran twice.
 import assert from "node:assert/strict";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -34,7 +34,7 @@ async function masterOf(state: lab.LabState): Promise<string | null> {
   return masters.length === 1 ? masters[0]!.host : null;
 }
 
-describe("lab: 4 hosts, 12 VMs, fast profile", {
+describe("lab: 3 hosts, 9 VMs, fast profile", {
   skip: isRoot ? false : "needs root (network namespaces)",
   timeout: 600_000,
 }, () => {
@@ -43,7 +43,7 @@ describe("lab: 4 hosts, 12 VMs, fast profile", {
 
   before(async () => {
     const dir = await mkdtemp(join(tmpdir(), "vigil-lab-test-"));
-    state = await lab.up({ dir, hosts: 4, vms: 12, datastores: 2, bmc: true, fast: true }, () => {});
+    state = await lab.up({ dir, hosts: 3, vms: 9, datastores: 2, bmc: true, fast: true }, () => {});
     observer = new DoubleRunObserver(() => placement(state));
     observer.start();
     await waitFor("every VM running once", () => allPlaced(state), 60_000, 250);
@@ -95,20 +95,42 @@ describe("lab: 4 hosts, 12 VMs, fast profile", {
     await restore();
   });
 
-  it("isolation with powerOff: the isolated host powers its VMs off and they restart elsewhere", async () => {
+  for (const response of ["powerOff", "shutdown"] as const) {
+    it(`isolation with ${response}: the isolated host stops its VMs and they restart elsewhere`, async () => {
+      state = await lab.setIsolationResponse(state, response);
+      await waitFor("one master", () => masterOf(state), 20_000);
+      const master = (await masterOf(state))!;
+      const victim = state.hosts.map((h) => h.name).find((h) => h !== master)!;
+      assert.ok((await lab.vmsRunningOn(victim)).length > 0, `${victim} runs VMs`);
+      await lab.isolate(state, victim);
+      await waitFor("the isolated host's VMs elsewhere", () => allPlaced(state, [victim]), 40_000);
+      assert.deepEqual(observer.violations, []);
+      await restore();
+    });
+  }
+
+  it("isolation with leaveOn: the isolated host keeps its VMs and nothing restarts", async () => {
+    state = await lab.setIsolationResponse(state, "leaveOn");
+    await waitFor("one master", () => masterOf(state), 20_000);
     const master = (await masterOf(state))!;
     const victim = state.hosts.map((h) => h.name).find((h) => h !== master)!;
+    const before = await placement(state);
     await lab.isolate(state, victim);
-    await waitFor("the isolated host's VMs elsewhere", () => allPlaced(state, [victim]), 40_000);
+    await sleep(10_000);
+    assert.deepEqual(await placement(state), before, "no VM moved or stopped");
     assert.deepEqual(observer.violations, []);
     await restore();
+    state = await lab.setIsolationResponse(state, "powerOff");
   });
 
-  it("a 2|2 partition moves nothing and heals to one master", async () => {
+  it("a 2|1 partition moves nothing and heals to one master", async () => {
+    await waitFor("one master", () => masterOf(state), 20_000);
     const before = await placement(state);
     const names = state.hosts.map((h) => h.name);
     await lab.partition(state, [names.slice(0, 2), names.slice(2)]);
     await sleep(8000);
+    const statuses = await lab.status(state);
+    assert.equal(statuses.filter((h) => h.role === "master").length, 2, "each side has its master");
     assert.deepEqual(await placement(state), before, "no VM moved during the partition");
     await lab.heal(state, null);
     await waitFor("one master", () => masterOf(state), 20_000);
@@ -146,5 +168,37 @@ describe("lab: 4 hosts, 12 VMs, fast profile", {
     await waitFor("the victim's VMs elsewhere by lease expiry", () => allPlaced(state, [victim]), 60_000);
     assert.deepEqual(observer.violations, []);
     await restore();
+  });
+});
+
+describe("lab without BMCs: lease path only", {
+  skip: isRoot ? false : "needs root (network namespaces)",
+  timeout: 300_000,
+}, () => {
+  let state: lab.LabState;
+  let observer: DoubleRunObserver;
+
+  before(async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vigil-lab-nobmc-"));
+    state = await lab.up({ dir, hosts: 3, vms: 6, datastores: 2, bmc: false, fast: true }, () => {});
+    observer = new DoubleRunObserver(() => placement(state));
+    observer.start();
+    await waitFor("every VM running once", () => allPlaced(state), 60_000, 250);
+  });
+
+  after(async () => {
+    observer?.stop();
+    if (state !== undefined) await lab.down(state.dir, () => {});
+  });
+
+  it("a crashed host's VMs restart elsewhere once its leases expire", async () => {
+    const master = (await masterOf(state))!;
+    const victim = state.hosts.map((h) => h.name).find((h) => h !== master)!;
+    await lab.crash(state, victim);
+    await waitFor("the victim's VMs elsewhere", () => allPlaced(state, [victim]), 40_000);
+    const log = await readFile(join(lab.hostDir(state, master), "agent.log"), "utf8");
+    assert.match(log, /"proof":"leaseExpired"/);
+    assert.doesNotMatch(log, /"fenceSucceeded"/);
+    assert.deepEqual(observer.violations, []);
   });
 });
