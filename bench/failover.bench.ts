@@ -68,10 +68,11 @@ async function measure(bmc: boolean, fast: boolean, victimIsMaster: boolean): Pr
   try {
     await until(async () => ((await whole(state)) ? true : null), 90_000, 250);
     for (let i = 0; i < runs; i++) {
-      const master = await masterOf(state);
+      const master = await until(() => masterOf(state), 60_000, 250);
+      if (master === null) throw new Error("no master in the lab");
       // The busiest slave (after a crash its VMs live elsewhere: there is no failback).
-      let victim = master!;
-      let vms = await lab.vmsRunningOn(master!);
+      let victim = master;
+      let vms = await lab.vmsRunningOn(master);
       if (!victimIsMaster) {
         vms = [];
         for (const h of state.hosts) {

@@ -171,7 +171,6 @@ export async function runKeeper(agentFile: string): Promise<void> {
   const { agent, cluster } = loadAgentFiles(agentFile);
   const log = logger(agent.host, "keeper");
   await mkdir(agent.stateDir, { recursive: true });
-  const driver = new ProcessDriver({ stateDir: vmStateDir(agent), clock: monotonicMs });
   const vmDatastore = new Map(cluster.spec.vms.map((v) => [v.name, v.datastore]));
   let runtime: KeeperRuntime | null = null;
   const server = new KeeperServer(keeperSocket(agent), (status) =>
@@ -183,10 +182,17 @@ export async function runKeeper(agentFile: string): Promise<void> {
     datastores: openDatastores(agent, cluster),
     timing: cluster.spec.timing,
     killVmsOnDatastore: async (datastore) => {
-      const listed = await driver.list();
-      await Promise.all(
-        listed.filter((v) => vmDatastore.get(v.vm) === datastore).map((v) => driver.stop(v.vm, "kill")),
-      );
+      // A driver opened now adopts every VM the agent started since this keeper began: the kill
+      // must reach them all, whatever this process saw before.
+      const current = new ProcessDriver({ stateDir: vmStateDir(agent), clock: monotonicMs });
+      try {
+        const listed = await current.list();
+        await Promise.all(
+          listed.filter((v) => vmDatastore.get(v.vm) === datastore).map((v) => current.stop(v.vm, "kill")),
+        );
+      } finally {
+        await current.close();
+      }
     },
     watchdog: null,
     report: (report) => server.report(report),
@@ -200,7 +206,7 @@ export async function runKeeper(agentFile: string): Promise<void> {
   const stop = () => {
     live.stop();
     server.close();
-    void driver.close().finally(() => process.exit(0));
+    process.exit(0);
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
