@@ -2,7 +2,7 @@
 // print p50, p95 and max of (a) the time until the master declares it dead and (b) the time until all
 // of its VMs run elsewhere, with BMC fencing and lease-only, at the default and fast timing profiles;
 // then the same two figures for a master crash. Usage: npx tsx bench/failover.bench.ts [runs=10]
-import { mkdtemp, readFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as lab from "../src/lab/lab.ts";
@@ -92,6 +92,19 @@ async function measure(bmc: boolean, fast: boolean, victimIsMaster: boolean): Pr
       }, 120_000);
       const deadAt = await until(() => declaredDeadAt(state, victim, crashedAt), 30_000, 250);
       if (movedAt !== null) back.push(movedAt - crashedAt);
+      if (movedAt === null || movedAt - crashedAt > 15_000) {
+        // Keep the evidence of a slow run: every host's agent log, with the crash time.
+        const keep = await mkdtemp(join(tmpdir(), "vigil-bench-slow-"));
+        for (const h of state.hosts)
+          await cp(join(lab.hostDir(state, h.name), "agent.log"), join(keep, `${h.name}.log`)).catch(
+            () => {},
+          );
+        await writeFile(
+          join(keep, "crash.txt"),
+          `${victim} crashed at ${crashedAt} (wall ms); VMs ${vms.join(" ")}\n`,
+        );
+        console.log(`slow run kept in ${keep}`);
+      }
       if (deadAt !== null) dead.push(deadAt - crashedAt);
       await lab.power(state, victim, true);
       await until(async () => ((await whole(state)) ? true : null), 90_000, 250);
