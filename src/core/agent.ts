@@ -19,7 +19,8 @@ import {
   stepLocalVms,
 } from "./local-vms.ts";
 import { ensureHostViews, onFenceResult, onHeartbeatsRead, readHeartbeats, stepMaster } from "./master.ts";
-import { onMasterLeaseCreated, onPowerOnRequested, onVmRecordsRead, onVmStartFailed } from "./restart.ts";
+import { onPowerOnRequested } from "./power-on.ts";
+import { onMasterLeaseCreated, onVmRecordsRead, onVmStartFailed } from "./restart.ts";
 
 export function initAgent(
   self: string,

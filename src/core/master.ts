@@ -10,11 +10,12 @@ import {
   type RunningVm,
   sortedKeys,
 } from "./agent-state.ts";
+import { stepEvacuations } from "./evacuation.ts";
 import type { HostState } from "./host-states.ts";
 import type { AgentEffect, AgentInput } from "./io.ts";
 import { noteMasterLeaseForIsolation } from "./isolation.ts";
 import { recordFormatVersion, type VmEpoch } from "./records.ts";
-import { stepEvacuations, stepRestarts } from "./restart.ts";
+import { stepRestarts } from "./restart.ts";
 
 const fenceAttemptsMax = 3;
 

@@ -1,7 +1,3 @@
-// The master's restart manager. A protected VM that runs nowhere is restarted only with a proof
-// (DESIGN section 3: fenced, lease expired, reported down), in priority order, after its start
-// dependencies, placed by the planner, under a fresh lease epoch created exclusively.
-import { checkAdmission } from "./admission.ts";
 import {
   type AgentState,
   emit,
@@ -46,7 +42,7 @@ function startConditionReached(state: AgentState, spec: VmSpec, running: Running
   }
 }
 
-function newTrack(state: AgentState, forcedHost: string | null): RestartTrack {
+export function newTrack(state: AgentState, forcedHost: string | null): RestartTrack {
   return {
     phase: "proving",
     proof: null,
@@ -570,127 +566,4 @@ export function placementHosts(
       use(vm, track.target);
   }
   return [...hosts.values()];
-}
-
-export function onPowerOnRequested(
-  state: AgentState,
-  vm: string,
-  host: string | null,
-  out: AgentEffect[],
-): void {
-  const master = state.master;
-  const refuse = (reason: string) => emit(out, { type: "powerOnRefused", host: state.self, vm, reason });
-  const spec = state.vmSpecs.get(vm);
-  if (master === null) {
-    refuse("this host is not the master");
-    return;
-  }
-  if (spec === undefined) {
-    refuse(`unknown VM ${vm}`);
-    return;
-  }
-  if (master.runningOn.has(vm) || master.restarts.has(vm)) {
-    refuse(`${vm} is already running or starting`);
-    return;
-  }
-  const hosts = placementHosts(state, master, null);
-  const failoverHosts =
-    state.spec.admissionControl.policy === "failoverHosts" ? state.spec.admissionControl.hosts : [];
-  let target = host;
-  if (target === null) {
-    const plan = planPlacement({
-      hosts: hosts.map((h) => (failoverHosts.includes(h.name) ? { ...h, eligible: false } : h)),
-      vms: [
-        {
-          name: vm,
-          cpus: spec.cpus,
-          memoryMiB: spec.memoryMiB,
-          datastore: spec.datastore,
-          restartPriority: "medium",
-        },
-      ],
-      rules: state.spec.rules,
-      haTag: "",
-      admissionControl: { policy: "disabled" },
-    });
-    const placed = plan.placements[0];
-    if (placed === undefined) {
-      refuse(plan.unplaced[0]?.reason ?? "no host can run it");
-      return;
-    }
-    target = placed.host;
-  } else if (!hosts.some((h) => h.name === target && h.eligible)) {
-    refuse(`host ${target} cannot run VMs now`);
-    return;
-  }
-  // VMs admitted or being restarted but not running yet count as powered on too.
-  const poweredOnNames = new Set([...master.runningOn.keys(), ...master.restarts.keys()]);
-  const poweredOn = [...poweredOnNames].sort().flatMap((name) => {
-    const s = state.vmSpecs.get(name);
-    return s === undefined ? [] : [{ name, cpus: s.cpus, memoryMiB: s.memoryMiB }];
-  });
-  const verdict = checkAdmission(state.spec.admissionControl, hosts, poweredOn, {
-    kind: "powerOn",
-    vm: { name: vm, cpus: spec.cpus, memoryMiB: spec.memoryMiB },
-    host: target,
-  });
-  if (!verdict.ok) {
-    refuse(verdict.reason);
-    return;
-  }
-  emit(out, { type: "powerOnAccepted", host: state.self, vm, target });
-  master.neverStarted.delete(vm);
-  master.restarts.set(vm, newTrack(state, target));
-}
-
-/** Maintenance: move every VM off hosts in maintenance, by live migration when the driver can. */
-export function stepEvacuations(state: AgentState, out: AgentEffect[]): void {
-  const master = state.master!;
-  if (master.migrations.size === 0 && ![...master.hosts.values()].some((h) => h.state === "maintenance"))
-    return;
-  for (const [vm, migration] of [...master.migrations]) {
-    const where = master.runningOn.get(vm);
-    if (where === undefined || where.host === migration.target) master.migrations.delete(vm);
-    else if (state.nowMs - migration.issuedAtMs >= state.spec.timing.vmStartTimeoutMs)
-      master.migrations.delete(vm);
-  }
-  const leaving: { vm: string; host: string }[] = [];
-  for (const vm of sortedKeys(master.runningOn)) {
-    const where = master.runningOn.get(vm)!;
-    if (master.migrations.has(vm)) continue;
-    if (master.hosts.get(where.host)?.state === "maintenance") leaving.push({ vm, host: where.host });
-  }
-  if (leaving.length === 0) return;
-  const hosts = placementHosts(state, master, null).map((h) =>
-    master.hosts.get(h.name)?.state === "maintenance" ? { ...h, eligible: false } : h,
-  );
-  const plan = planPlacement({
-    hosts,
-    vms: leaving.flatMap(({ vm }) => {
-      const s = state.vmSpecs.get(vm);
-      return s === undefined
-        ? []
-        : [
-            {
-              name: vm,
-              cpus: s.cpus,
-              memoryMiB: s.memoryMiB,
-              datastore: s.datastore,
-              restartPriority: s.restartPriority === "disabled" ? "lowest" : s.restartPriority,
-            },
-          ];
-    }),
-    rules: state.spec.rules,
-    haTag: "",
-    admissionControl: state.spec.admissionControl,
-  });
-  const source = new Map(leaving.map((l) => [l.vm, l.host]));
-  for (const placement of plan.placements) {
-    master.migrations.set(placement.vm, { target: placement.host, issuedAtMs: state.nowMs });
-    out.push({
-      type: "send",
-      to: source.get(placement.vm)!,
-      msg: { type: "migrateVm", from: state.self, vm: placement.vm, target: placement.host },
-    });
-  }
 }
