@@ -50,6 +50,27 @@ async function masterOf(state: lab.LabState): Promise<string | null> {
   return masters.length === 1 ? masters[0]!.host : null;
 }
 
+/** A lab with its double-run observer, once every VM runs once. */
+async function startLab(
+  prefix: string,
+  options: Omit<lab.UpOptions, "dir">,
+): Promise<{ state: lab.LabState; observer: DoubleRunObserver }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const state = await lab.up({ dir, ...options }, () => {});
+  const observer = new DoubleRunObserver(() => placement(state));
+  observer.start();
+  await waitFor("every VM running once", () => allPlaced(state), 60_000, 250);
+  return { state, observer };
+}
+
+async function stopLab(
+  state: lab.LabState | undefined,
+  observer: DoubleRunObserver | undefined,
+): Promise<void> {
+  observer?.stop();
+  if (state !== undefined) await lab.down(state.dir, () => {});
+}
+
 describe("lab: 3 hosts, 9 VMs, fast profile", {
   skip: isRoot ? false : "needs root (network namespaces)",
   timeout: 600_000,
@@ -58,17 +79,16 @@ describe("lab: 3 hosts, 9 VMs, fast profile", {
   let observer: DoubleRunObserver;
 
   before(async () => {
-    const dir = await mkdtemp(join(tmpdir(), "vigil-lab-test-"));
-    state = await lab.up({ dir, hosts: 3, vms: 9, datastores: 2, bmc: true, fast: true }, () => {});
-    observer = new DoubleRunObserver(() => placement(state));
-    observer.start();
-    await waitFor("every VM running once", () => allPlaced(state), 60_000, 250);
+    ({ state, observer } = await startLab("vigil-lab-test-", {
+      hosts: 3,
+      vms: 9,
+      datastores: 2,
+      bmc: true,
+      fast: true,
+    }));
   });
 
-  after(async () => {
-    observer?.stop();
-    if (state !== undefined) await lab.down(state.dir, () => {});
-  });
+  after(() => stopLab(state, observer));
 
   /** Heals everything and powers every host on, then waits until the cluster is whole again. */
   async function restore(): Promise<void> {
@@ -189,17 +209,16 @@ describe("lab without BMCs: lease path only", {
   let observer: DoubleRunObserver;
 
   before(async () => {
-    const dir = await mkdtemp(join(tmpdir(), "vigil-lab-nobmc-"));
-    state = await lab.up({ dir, hosts: 3, vms: 6, datastores: 2, bmc: false, fast: true }, () => {});
-    observer = new DoubleRunObserver(() => placement(state));
-    observer.start();
-    await waitFor("every VM running once", () => allPlaced(state), 60_000, 250);
+    ({ state, observer } = await startLab("vigil-lab-nobmc-", {
+      hosts: 3,
+      vms: 6,
+      datastores: 2,
+      bmc: false,
+      fast: true,
+    }));
   });
 
-  after(async () => {
-    observer?.stop();
-    if (state !== undefined) await lab.down(state.dir, () => {});
-  });
+  after(() => stopLab(state, observer));
 
   it("a crashed host's VMs restart elsewhere once its leases expire", async () => {
     const victim = await busiestSlave(state);
