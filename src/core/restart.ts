@@ -178,14 +178,6 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
         reason: waitingReason(state, name),
       });
     }
-  } else if (track.phase === "starting" && targetLost(state, master, track.target)) {
-    // The target died or fell silent while starting it: try again now, not after vmStartTimeoutMs.
-    const failure = {
-      reason: `${track.target} was lost while starting it`,
-      epoch: track.epoch + 1,
-      silent: true,
-    };
-    failAttempt(state, master, name, track, failure, out);
   } else if (
     track.phase === "starting" &&
     state.nowMs - track.issuedAtMs < timing.vmStartTimeoutMs &&
@@ -229,12 +221,6 @@ function askHolderToConfirm(
     track.confirmAskedAtMs = state.nowMs;
     out.push({ type: "send", to: info.holder, msg });
   }
-}
-
-function targetLost(state: AgentState, master: MasterState, target: string | null): boolean {
-  if (target === null || target === state.self) return false;
-  const view = master.hosts.get(target)?.state;
-  return view === "dead" || view === "fencing" || view === "fenced" || view === "unreachable";
 }
 
 function waitingReason(state: AgentState, vm: string): string {
