@@ -61,24 +61,22 @@ export function addLabCommands(
     .description("hosts, master, host states and where each VM runs")
     .option(dirOption, "the lab's directory", lab.defaultLabDir)
     .option("--json", "print JSON")
-    .action(
-      withLab(async (state) => {
-        const hosts = await lab.status(state);
-        if (process.argv.includes("--json")) {
-          io.out(JSON.stringify(hosts, null, 2));
-          return;
-        }
-        const master = hosts.find((h) => h.role === "master");
-        io.out(`master: ${master?.host ?? "none"}`);
-        io.out(`${"host".padEnd(6)} ${"power".padEnd(6)} ${"role".padEnd(9)} ${"state".padEnd(12)} VMs`);
-        for (const h of hosts) {
-          const seen = master?.host === h.host ? "master" : (master?.view?.[h.host] ?? "-");
-          io.out(
-            `${h.host.padEnd(6)} ${(h.powered ? "on" : "off").padEnd(6)} ${h.role.padEnd(9)} ${seen.padEnd(12)} ${h.vms.join(" ")}`,
-          );
-        }
-      }),
-    );
+    .action(async (opts: { dir: string; json?: boolean }) => {
+      const hosts = await lab.status(lab.loadLab(opts.dir));
+      if (opts.json === true) {
+        io.out(JSON.stringify(hosts, null, 2));
+        return;
+      }
+      const master = hosts.find((h) => h.role === "master");
+      io.out(`master: ${master?.host ?? "none"}`);
+      io.out(`${"host".padEnd(6)} ${"power".padEnd(6)} ${"role".padEnd(9)} ${"state".padEnd(12)} VMs`);
+      for (const h of hosts) {
+        const seen = master?.host === h.host ? "master" : (master?.view?.[h.host] ?? "-");
+        io.out(
+          `${h.host.padEnd(6)} ${(h.powered ? "on" : "off").padEnd(6)} ${h.role.padEnd(9)} ${seen.padEnd(12)} ${h.vms.join(" ")}`,
+        );
+      }
+    });
   const fault = (name: string, description: string) =>
     cmd.command(name).description(description).option(dirOption, "the lab's directory", lab.defaultLabDir);
   fault("crash", "power loss of a host (its BMC still answers)")

@@ -1,7 +1,6 @@
 // The agent's state: one host's view of the cluster. The step functions own and mutate it (as
 // etcd-io/raft does) so a master of 2,000 VMs is not copied on every heartbeat.
 import type { ClusterSpec, HostSpec, MonitoringSettings, VmSpec } from "./cluster.ts";
-import { monitoringPresets } from "./cluster.ts";
 import type { EngineEvent } from "./events.ts";
 import type { HostState } from "./host-states.ts";
 import type { AgentEffect } from "./io.ts";
@@ -203,10 +202,6 @@ export function indexSpec(state: AgentState, spec: ClusterSpec): void {
   state.hostSpecs = new Map(spec.hosts.map((h) => [h.name, h]));
   state.vmSpecs = new Map(spec.vms.map((v) => [v.name, v]));
   state.monitoring = !spec.monitoringEnabled ? null : spec.monitoring;
-}
-
-export function presetMonitoring(name: "low" | "medium" | "high"): MonitoringSettings {
-  return monitoringPresets[name];
 }
 
 export function emit(out: AgentEffect[], event: EngineEvent): void {

@@ -163,6 +163,11 @@ export class World {
     this.queue.push(this.nowMs + Math.max(0, delayMs), run);
   }
 
+  /** An engine event (agent or keeper) into the timeline. */
+  recordEvent(event: EngineEvent): void {
+    this.record(event.host, event.type, describe(event), event);
+  }
+
   record(host: string, type: string, text: string, event: EngineEvent | null = null): void {
     const entry: TimelineEntry = { atMs: this.nowMs, host, type, event, text };
     if (this.recordTimeline || event === null || isSafetyEvent(event)) this.timeline.push(entry);
@@ -438,7 +443,7 @@ export class World {
         this.toKeeper(host, { type: "agentStatus", isolated: effect.isolated, vms: effect.vms });
         break;
       case "emitEvent":
-        this.record(effect.event.host, effect.event.type, describe(effect.event), effect.event);
+        this.recordEvent(effect.event);
         break;
       default: {
         const never: never = effect;
@@ -498,7 +503,7 @@ export class World {
         });
         break;
       case "emitEvent":
-        this.record(effect.event.host, effect.event.type, describe(effect.event), effect.event);
+        this.recordEvent(effect.event);
         break;
       default: {
         const never: never = effect;
