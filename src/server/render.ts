@@ -1,0 +1,134 @@
+// The agents' view of a cluster: the server renders the same cluster.yaml an operator would write by
+// hand for a serverless cluster (docs/agent.md), plus the secret files it refers to. Every change to
+// the inventory is checked by rendering the result and reading it back with the agents' own parser,
+// so the server never stores a configuration an agent would refuse.
+import { stringify } from "yaml";
+import { parseClusterFile } from "../agent/config.ts";
+import { defaultTiming, fastTiming } from "../core/cluster.ts";
+import { ScenarioError } from "../sim/scenario.ts";
+import { ApiError } from "./errors.ts";
+import { asBool, type ClusterBundle, type Host } from "./inventory.ts";
+import type { SecretBox } from "./secrets.ts";
+
+export interface RenderedConfig {
+  version: number;
+  clusterYaml: string;
+  /** File name (beside cluster.yaml) -> content: the cluster secret and BMC passwords. */
+  secrets: Record<string, string>;
+  isolationAddresses: string[];
+}
+
+/** File names the rendered YAML refers to. */
+export const clusterSecretFile = "cluster.secret";
+const bmcPasswordFile = (host: string) => `bmc-${host}.pw`;
+
+/** A VM is protected only when HA is on for its zone, its cluster and the VM (its offering). */
+export function vmProtected(b: ClusterBundle, vmHa: boolean): boolean {
+  return (
+    vmHa &&
+    asBool(b.zone.ha_enabled) &&
+    asBool(b.cluster.ha_enabled) &&
+    b.settings.hostMonitoring &&
+    b.settings.responses.hostFailure === "restart"
+  );
+}
+
+/** The master fences a host through its BMC only when HA and out-of-band management are on for it. */
+export function hostFenceable(h: Host): boolean {
+  return (
+    asBool(h.ha_enabled) && asBool(h.oob_enabled) && h.oob_driver !== null && h.oob_password_enc !== null
+  );
+}
+
+export function renderCluster(b: ClusterBundle, secrets: SecretBox): RenderedConfig {
+  const s = b.settings;
+  const dsName = new Map(b.datastores.map((d) => [d.id, d.name]));
+  const hostName = new Map(b.hosts.map((h) => [h.id, h.name]));
+  const timing = { ...(s.timingProfile === "fast" ? fastTiming : defaultTiming), ...s.timing };
+  const cluster: Record<string, unknown> = {
+    isolationResponse: s.responses.isolation,
+    admissionControl: s.admissionControl,
+    haTag: b.haTag,
+    timing,
+    monitoring: s.responses.guestHeartbeatLoss === "disabled" ? "off" : s.vmMonitoring,
+    startCondition: s.startCondition,
+  };
+  if (s.vmMonitoring === "custom" && s.responses.guestHeartbeatLoss !== "disabled")
+    cluster.monitoringCustom = s.vmMonitoringCustom;
+  const allDatastores = b.datastores.map((d) => d.name);
+  const fileSecrets: Record<string, string> = {
+    [clusterSecretFile]: secrets.decrypt(b.cluster.secret_enc),
+  };
+  const bmcs: Record<string, unknown> = {};
+  for (const h of b.hosts) {
+    if (!hostFenceable(h)) continue;
+    bmcs[h.name] = {
+      driver: h.oob_driver,
+      address: h.oob_address,
+      port: h.oob_port,
+      user: h.oob_user,
+      passwordFile: bmcPasswordFile(h.name),
+    };
+    fileSecrets[bmcPasswordFile(h.name)] = secrets.decrypt(h.oob_password_enc!);
+  }
+  const commands: Record<string, unknown> = { default: { command: s.defaultVmCommand } };
+  for (const v of b.vms) {
+    if (v.command !== null) commands[v.name] = { command: JSON.parse(v.command) as string[] };
+  }
+  const doc = {
+    clusterId: b.cluster.id,
+    cluster,
+    datastores: allDatastores,
+    hosts: b.hosts.map((h) => ({
+      name: h.name,
+      cpus: h.cpus,
+      memoryMiB: h.memory_mib,
+      datastores: allDatastores,
+      bmc: hostFenceable(h),
+      faultDomain: h.fault_domain,
+      tags: JSON.parse(h.tags) as string[],
+      electionPriority: h.election_priority,
+    })),
+    vms: b.vms.map((v) => ({
+      name: v.name,
+      cpus: v.cpus,
+      memoryMiB: v.memory_mib,
+      datastore: dsName.get(v.datastore_id),
+      ha: vmProtected(b, asBool(v.ha)),
+      restartPriority: v.restart_priority ?? s.defaultRestartPriority,
+      guestHeartbeat: asBool(v.guest_heartbeat),
+      ...(v.requested_host_id === null ? {} : { host: hostName.get(v.requested_host_id) }),
+    })),
+    rules: b.rules.map((r) => JSON.parse(r.body) as unknown),
+    network: Object.fromEntries(b.hosts.map((h) => [h.name, { address: h.address, port: h.agent_port }])),
+    bmcs,
+    commands,
+  };
+  return {
+    version: b.cluster.config_version,
+    clusterYaml: stringify(doc, { lineWidth: 0 }),
+    secrets: fileSecrets,
+    isolationAddresses: s.isolationAddresses,
+  };
+}
+
+/**
+ * Renders and reads back as an agent would. A cluster with no host or datastore yet cannot run and
+ * is not checked. Throws invalidInput with the agents' message (which names the field).
+ */
+export function checkRenderable(b: ClusterBundle, secrets: SecretBox): void {
+  if (b.hosts.length === 0 || b.datastores.length === 0) return;
+  const rendered = renderCluster(b, secrets);
+  try {
+    parseClusterFile(rendered.clusterYaml, `cluster ${b.cluster.name}`);
+  } catch (error) {
+    if (error instanceof ScenarioError) {
+      throw new ApiError(
+        "invalidInput",
+        `the change would give cluster ${b.cluster.name} a configuration its agents refuse: ${error.message}`,
+        error.path === "" ? "body" : error.path,
+      );
+    }
+    throw error;
+  }
+}
