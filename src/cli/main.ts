@@ -1,8 +1,13 @@
 // The `vigil` command. Subcommands live in their own files; this one only wires them to commander.
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { parseDuration } from "../sim/duration.ts";
 import { addLabCommands } from "./lab-commands.ts";
 import { fuzzCommand, simRun } from "./sim-commands.ts";
+
+const defaultServerDataDir =
+  process.env.VIGIL_DATA_DIR ?? (process.getuid?.() === 0 ? "/var/lib/vigil" : join(homedir(), ".vigil"));
 
 const io = { out: (line: string) => console.log(line), err: (line: string) => console.error(line) };
 
@@ -91,7 +96,52 @@ export function buildProgram(): Command {
     .action(async (opts: { config: string }) => {
       await runHostProcess("keeper", opts.config);
     });
+  program
+    .command("server")
+    .description("run the management server (REST API, events, out-of-band management)")
+    .option("--data-dir <dir>", "SQLite database, secret key and first admin token", defaultServerDataDir)
+    .option("--database <url>", "postgres://user:pass@host/db instead of SQLite in the data directory")
+    .option("--listen <address>", "address to listen on", "127.0.0.1")
+    .option("--port <n>", "port", portNumber, 8470)
+    .option("--tls-cert <file>", "PEM certificate: serve HTTPS")
+    .option("--tls-key <file>", "PEM private key of --tls-cert")
+    .option("--secret-key-file <file>", "key for secrets at rest (default <data-dir>/secret.key)")
+    .option("--log", "log every request (pino, JSON)")
+    .action(
+      async (opts: {
+        dataDir: string;
+        database?: string;
+        listen: string;
+        port: number;
+        tlsCert?: string;
+        tlsKey?: string;
+        secretKeyFile?: string;
+        log?: boolean;
+      }) => {
+        const { runServer } = await import("../server/main.ts");
+        await runServer(
+          {
+            dataDir: opts.dataDir,
+            database: opts.database ?? process.env.VIGIL_DATABASE ?? null,
+            listen: opts.listen,
+            port: opts.port,
+            tlsCert: opts.tlsCert ?? null,
+            tlsKey: opts.tlsKey ?? null,
+            secretKeyFile: opts.secretKeyFile ?? null,
+            log: opts.log === true,
+          },
+          io.out,
+        );
+      },
+    );
   return program;
+}
+
+function portNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError(`--port must be a whole number from 0 to 65535, got "${value}"`);
+  return n;
 }
 
 /** Loads the host process lazily (the simulator does not need its dependencies); bad files exit 2. */

@@ -45,7 +45,8 @@ export const invalid = (field: string, message: string) =>
 /** fastify's validation errors carry `instancePath` like `/cpus`; this names the field `body.cpus`. */
 function validationField(error: FastifyError): string {
   const first = error.validation?.[0];
-  const where = error.validationContext ?? "body";
+  const context = error.validationContext ?? "body";
+  const where = context === "querystring" ? "query" : context;
   if (first === undefined) return where;
   let path = first.instancePath.replace(/^\//, "").replaceAll("/", ".");
   const params = first.params as { missingProperty?: string; additionalProperty?: string };

@@ -48,7 +48,7 @@ export function renderCluster(b: ClusterBundle, secrets: SecretBox): RenderedCon
   const cluster: Record<string, unknown> = {
     isolationResponse: s.responses.isolation,
     admissionControl: s.admissionControl,
-    haTag: b.haTag,
+    ...(b.haTag === "" ? {} : { haTag: b.haTag }),
     timing,
     monitoring: s.responses.guestHeartbeatLoss === "disabled" ? "off" : s.vmMonitoring,
     startCondition: s.startCondition,
@@ -76,6 +76,7 @@ export function renderCluster(b: ClusterBundle, secrets: SecretBox): RenderedCon
     if (v.command !== null) commands[v.name] = { command: JSON.parse(v.command) as string[] };
   }
   const doc = {
+    name: `cluster ${b.cluster.name}`,
     clusterId: b.cluster.id,
     cluster,
     datastores: allDatastores,

@@ -49,6 +49,18 @@ export function zoneRoutes(app: App, ctx: ServerContext): void {
         created_at: ctx.now().toISOString(),
       };
       await db.insertInto("zones").values(row).execute();
+      await ctx.events.record([
+        {
+          clusterId: null,
+          host: null,
+          vm: null,
+          type: "zoneCreated",
+          level: "info",
+          message: `zone ${row.name} created`,
+          data: { zone: row.name },
+          source: sourceOf(req),
+        },
+      ]);
       return reply.status(201).send(zoneView(row));
     },
   );
