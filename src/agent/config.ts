@@ -4,7 +4,7 @@
 // operator can simulate the real cluster) plus three sections of its own: network, bmcs, commands.
 // Every mistake is refused with the path (and line) of the field, never half-applied.
 import { readFileSync } from "node:fs";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { LineCounter, parseDocument } from "yaml";
 import { type ClusterSpec, fastTiming, type VmSpec } from "../core/cluster.ts";
 import type { DriverVmSpec, HeartbeatProbe } from "../drivers/driver.ts";
@@ -23,6 +23,7 @@ import {
   show,
   text,
 } from "../sim/scenario-read.ts";
+import { readCachedMeta } from "./server-meta.ts";
 
 export interface PeerNetwork {
   address: string;
@@ -53,11 +54,22 @@ export interface ClusterFile {
   commands: Record<string, VmRuntime>;
 }
 
+/** Where a server-managed agent enrolls and syncs (agent.yaml's `server:`). */
+export interface ServerLinkSettings {
+  url: string;
+  /** The host's one-time enrollment token; read once, at the first start. */
+  enrollTokenFile: string | null;
+  /** PEM file of the CA that signed the server's certificate, when it is not a public one. */
+  caFile: string | null;
+}
+
 export interface AgentConfig {
   host: string;
+  /** The static cluster file or, with a server, where the last configuration it sent is kept. */
   clusterFile: string;
   stateDir: string;
   secretFile: string;
+  server: ServerLinkSettings | null;
   /** Datastore name -> mount path. */
   datastores: Record<string, string>;
   isolationAddresses: string[];
@@ -205,6 +217,29 @@ function resolveFrom(sourceName: string, path: string): string {
   return isAbsolute(path) ? path : resolve(dirname(sourceName), path);
 }
 
+/** Where a server-managed agent keeps its credential and the last configuration it got. */
+export function serverCacheDir(stateDir: string): string {
+  return join(stateDir, "server");
+}
+
+function serverLink(v: unknown, p: Path, sourceName: string): ServerLinkSettings {
+  const o = mapping(v, p, ["url", "enrollTokenFile", "caFile"]);
+  const url = req(o, "url", p, text);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Invalid([...p, "url"], `must be a URL like https://vigil.example:8470, got ${show(url)}`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
+    throw new Invalid([...p, "url"], `must be an http:// or https:// URL, got ${show(url)}`);
+  const file = (key: string) => {
+    const value = opt(o, key, p, text, null);
+    return value === null ? null : resolveFrom(sourceName, value);
+  };
+  return { url: url.replace(/\/+$/, ""), enrollTokenFile: file("enrollTokenFile"), caFile: file("caFile") };
+}
+
 /** Parses agent.yaml. Throws ScenarioError naming the path and line of a bad field. */
 export function parseAgentConfig(source: string, sourceName: string): AgentConfig {
   const lineCounter = new LineCounter();
@@ -220,20 +255,45 @@ export function parseAgentConfig(source: string, sourceName: string): AgentConfi
   }
   const raw: unknown = doc.toJS();
   try {
-    const keys = ["host", "clusterFile", "stateDir", "secretFile", "datastores", "isolationAddresses"];
+    const keys = [
+      "host",
+      "clusterFile",
+      "stateDir",
+      "secretFile",
+      "server",
+      "datastores",
+      "isolationAddresses",
+    ];
     const o = mapping(raw ?? {}, [], keys);
-    const datastores = req(o, "datastores", [], (v, p) => {
-      if (!isMapping(v)) throw new Invalid(p, `must map datastore names to paths, got ${show(v)}`);
-      const out: Record<string, string> = {};
-      for (const [name, path] of Object.entries(v))
-        out[name] = resolveFrom(sourceName, text(path, [...p, name]));
-      return out;
-    });
+    const server = opt(o, "server", [], (v, p) => serverLink(v, p, sourceName), null);
+    const stateDir = resolveFrom(sourceName, req(o, "stateDir", [], text));
+    // With a server the cluster file and the secret are the server's, cached in the state directory.
+    const cached = (name: string) => join(serverCacheDir(stateDir), name);
+    const pathOf = (key: string, cachedName: string) =>
+      server === null
+        ? resolveFrom(sourceName, req(o, key, [], text))
+        : o[key] === undefined
+          ? cached(cachedName)
+          : resolveFrom(sourceName, text(o[key], [key]));
+    const datastores = opt(
+      o,
+      "datastores",
+      [],
+      (v, p) => {
+        if (!isMapping(v)) throw new Invalid(p, `must map datastore names to paths, got ${show(v)}`);
+        const out: Record<string, string> = {};
+        for (const [name, path] of Object.entries(v))
+          out[name] = resolveFrom(sourceName, text(path, [...p, name]));
+        return out;
+      },
+      {},
+    );
     return {
       host: req(o, "host", [], text),
-      clusterFile: resolveFrom(sourceName, req(o, "clusterFile", [], text)),
-      stateDir: resolveFrom(sourceName, req(o, "stateDir", [], text)),
-      secretFile: resolveFrom(sourceName, req(o, "secretFile", [], text)),
+      clusterFile: pathOf("clusterFile", "cluster.yaml"),
+      stateDir,
+      secretFile: pathOf("secretFile", "cluster.secret"),
+      server,
       datastores,
       isolationAddresses: opt(o, "isolationAddresses", [], list(address), []),
     };
@@ -242,21 +302,44 @@ export function parseAgentConfig(source: string, sourceName: string): AgentConfi
   }
 }
 
+/**
+ * With a server, what agent.yaml leaves out comes from the server's last configuration: the path of
+ * each datastore and the isolation addresses. The host's own file wins where it says something.
+ */
+export function withServerDefaults(agent: AgentConfig): AgentConfig {
+  if (agent.server === null) return agent;
+  const meta = readCachedMeta(serverCacheDir(agent.stateDir));
+  if (meta === null) return agent;
+  return {
+    ...agent,
+    datastores: { ...meta.datastorePaths, ...agent.datastores },
+    isolationAddresses:
+      agent.isolationAddresses.length > 0 ? agent.isolationAddresses : meta.isolationAddresses,
+  };
+}
+
 export interface LoadedAgent {
   agent: AgentConfig;
   cluster: ClusterFile;
 }
 
+function readConfigFile(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ScenarioError(path, "", `cannot read the file: ${(error as Error).message}`);
+  }
+}
+
+/** Reads agent.yaml alone. Throws ScenarioError naming the field. */
+export function parseAgentFile(agentFile: string): AgentConfig {
+  return parseAgentConfig(readConfigFile(agentFile), agentFile);
+}
+
 /** Loads and cross-checks both files. Throws ScenarioError (exit 2 in the CLI). */
 export function loadAgentFiles(agentFile: string): LoadedAgent {
-  const read = (path: string) => {
-    try {
-      return readFileSync(path, "utf8");
-    } catch (error) {
-      throw new ScenarioError(path, "", `cannot read the file: ${(error as Error).message}`);
-    }
-  };
-  const agent = parseAgentConfig(read(agentFile), agentFile);
+  const read = readConfigFile;
+  const agent = withServerDefaults(parseAgentFile(agentFile));
   const cluster = parseClusterFile(read(agent.clusterFile), agent.clusterFile);
   const host = cluster.spec.hosts.find((h) => h.name === agent.host);
   if (host === undefined) {

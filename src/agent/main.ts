@@ -10,7 +10,15 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { ProcessDriver } from "../drivers/process/process-driver.ts";
-import { type AgentConfig, type ClusterFile, driverSpecFor, loadAgentFiles } from "./config.ts";
+import { statusOf } from "./agent-status.ts";
+import {
+  type AgentConfig,
+  type ClusterFile,
+  driverSpecFor,
+  loadAgentFiles,
+  parseAgentFile,
+  serverCacheDir,
+} from "./config.ts";
 import type { Datastore } from "./datastore/datastore.ts";
 import { FileDatastore } from "./datastore/file-datastore.ts";
 import { makeFencer } from "./fencing.ts";
@@ -18,6 +26,9 @@ import { KeeperClient, KeeperServer } from "./keeper-link.ts";
 import { KeeperRuntime } from "./keeper-runtime.ts";
 import { tcpProbe } from "./probe.ts";
 import { AgentRuntime } from "./runtime.ts";
+import { ServerLink } from "./server-link.ts";
+import { readCachedMeta } from "./server-meta.ts";
+import { fetchFirstConfig, ServerSync } from "./server-sync.ts";
 import { UdpTransport } from "./transport/udp.ts";
 
 /** CLOCK_MONOTONIC in ms: one origin for the agent, the keeper and the driver on this host. */
@@ -76,8 +87,24 @@ function spawnKeeper(agentFile: string, agent: AgentConfig): void {
   child.unref();
 }
 
+/**
+ * A server-managed host that never got a configuration enrolls and waits for its first one; every
+ * later start uses the cached one at once (the server may be down), and syncs in the background.
+ */
+async function firstStartWithServer(agentFile: string): Promise<ServerLink | null> {
+  const agent = parseAgentFile(agentFile);
+  if (agent.server === null) return null;
+  const cacheDir = serverCacheDir(agent.stateDir);
+  await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+  const link = new ServerLink(agent.server, agent.host, cacheDir);
+  if (readCachedMeta(cacheDir) === null)
+    await fetchFirstConfig(link, cacheDir, agent.host, logger(agent.host, "agent"));
+  return link;
+}
+
 export async function runAgent(agentFile: string): Promise<void> {
-  const { agent, cluster } = loadAgentFiles(agentFile);
+  const link = await firstStartWithServer(agentFile);
+  let { agent, cluster } = loadAgentFiles(agentFile);
   const log = logger(agent.host, "agent");
   await mkdir(agent.stateDir, { recursive: true });
   const secret = readFileSync(agent.secretFile);
@@ -99,7 +126,9 @@ export async function runAgent(agentFile: string): Promise<void> {
   const autostart = Object.entries(cluster.placement)
     .filter(([, host]) => host === agent.host)
     .map(([vm]) => vm);
+  const datastores = openDatastores(agent, cluster);
   let runtime: AgentRuntime | null = null;
+  let sync: ServerSync | null = null;
   const keeper = new KeeperClient(keeperSocket(agent), (report) =>
     runtime?.feed({ type: "keeperReport", ...report }),
   );
@@ -111,7 +140,7 @@ export async function runAgent(agentFile: string): Promise<void> {
       liveMigration: driver.capabilities().liveMigration,
       isolationAddresses: agent.isolationAddresses.length > 0 ? agent.isolationAddresses : ["gateway"],
     },
-    datastores: openDatastores(agent, cluster),
+    datastores,
     driver,
     fencer: (host) => makeFencer(cluster.bmcs[host]),
     send: (to, msg) => transport.send(to, msg),
@@ -126,16 +155,43 @@ export async function runAgent(agentFile: string): Promise<void> {
     },
     clock: monotonicMs,
     log,
+    onEvent: (event) => sync?.record(event),
   });
   const live = runtime;
+  if (link !== null) {
+    sync = new ServerSync({
+      link,
+      cacheDir: serverCacheDir(agent.stateDir),
+      configVersion: readCachedMeta(serverCacheDir(agent.stateDir))?.version ?? 0,
+      status: () => statusOf(live.state),
+      feed: (input) => live.feed(input),
+      applyConfig: () => {
+        // The cached files now hold the new version: read them as a restart would.
+        ({ agent, cluster } = loadAgentFiles(agentFile));
+        for (const [name, peer] of Object.entries(cluster.network))
+          if (name !== agent.host) addressBook.set(name, peer);
+        for (const [name, store] of openDatastores(agent, cluster))
+          if (!datastores.has(name)) datastores.set(name, store);
+        live.feed({ type: "configChanged", cluster: cluster.spec });
+      },
+      log,
+    });
+  }
   transport.onMessage((msg) => live.feed({ type: "message", msg }));
   await transport.start({ bindAddress: self.address, port: self.port });
   keeper.start();
   live.start();
-  log("info", "agent started", { address: self.address, port: self.port, autostart });
+  sync?.start();
+  log("info", "agent started", {
+    address: self.address,
+    port: self.port,
+    autostart,
+    server: link?.url ?? null,
+  });
   const statusTimer = setInterval(() => writeStatus(join(agent.stateDir, "status.json"), live), 1000);
   const stop = () => {
     clearInterval(statusTimer);
+    sync?.stop();
     live.stop();
     keeper.close();
     void transport.close();
@@ -147,24 +203,23 @@ export async function runAgent(agentFile: string): Promise<void> {
 
 /** What `vigil lab status` (and an operator) reads: this host's role and, on a master, every host's state. */
 function writeStatus(path: string, runtime: AgentRuntime): void {
-  const s = runtime.state;
   const status = {
-    host: s.self,
-    role: s.role,
-    master: s.masterId,
-    isolated: s.isolation.state === "isolated",
-    maintenance: s.maintenance,
+    ...statusOf(runtime.state),
     watchdog: "none (the lab has no hardware watchdog; DESIGN section 3, rule 3)",
-    vms: [...s.local.entries()].map(([vm, v]) => ({ vm, epoch: v.epoch, state: v.state })),
-    hosts:
-      s.master === null
-        ? null
-        : Object.fromEntries([...s.master.hosts.entries()].map(([name, view]) => [name, view.state])),
     writtenAt: new Date().toISOString(),
   };
   void writeFile(`${path}.tmp`, JSON.stringify(status))
     .then(() => rename(`${path}.tmp`, path))
     .catch(() => {});
+}
+
+/** VM -> datastore from the current cluster file; the known map when the file cannot be read. */
+function vmDatastores(agentFile: string, known: Map<string, string>): Map<string, string> {
+  try {
+    return new Map(loadAgentFiles(agentFile).cluster.spec.vms.map((v) => [v.name, v.datastore]));
+  } catch {
+    return known;
+  }
 }
 
 export async function runKeeper(agentFile: string): Promise<void> {
@@ -187,8 +242,10 @@ export async function runKeeper(agentFile: string): Promise<void> {
       const current = new ProcessDriver({ stateDir: vmStateDir(agent), clock: monotonicMs });
       try {
         const listed = await current.list();
+        // With a server, VMs may have been added since this keeper read the cluster file.
+        const datastoreOf = agent.server === null ? vmDatastore : vmDatastores(agentFile, vmDatastore);
         await Promise.all(
-          listed.filter((v) => vmDatastore.get(v.vm) === datastore).map((v) => current.stop(v.vm, "kill")),
+          listed.filter((v) => datastoreOf.get(v.vm) === datastore).map((v) => current.stop(v.vm, "kill")),
         );
       } finally {
         await current.close();

@@ -31,6 +31,8 @@ export interface AgentRuntimeDeps {
   driverSpec: (vm: VmSpec) => DriverVmSpec;
   clock: () => number;
   log: (level: "info" | "warn" | "error", msg: string, fields: object) => void;
+  /** Every engine event, after it is logged (the server sync reports them). */
+  onEvent?: (event: EngineEvent) => void;
   tickIntervalMs?: number;
 }
 
@@ -197,6 +199,7 @@ export class AgentRuntime {
           return;
         case "emitEvent":
           logEvent(d, effect.event);
+          d.onEvent?.(effect.event);
           return;
         default: {
           const never: never = effect;

@@ -31,6 +31,7 @@ export function addLabCommands(
     .option("--no-bmc", "hosts without BMCs (the lease path only)")
     .option("--fast", "the fast timing profile (250 ms heartbeats)")
     .option("--isolation-response <r>", "leaveOn, powerOff or shutdown", "powerOff")
+    .option("--server", "run a vigil server that configures the agents (create VMs through it)")
     .option(dirOption, "where the lab keeps its state", lab.defaultLabDir)
     .action(
       async (opts: {
@@ -39,6 +40,7 @@ export function addLabCommands(
         datastores: number;
         bmc: boolean;
         fast?: boolean;
+        server?: boolean;
         dir: string;
         isolationResponse: string;
       }) => {
@@ -46,9 +48,30 @@ export function addLabCommands(
         if (response !== "leaveOn" && response !== "powerOff" && response !== "shutdown") {
           throw new Error(`--isolation-response: expected leaveOn, powerOff or shutdown, got "${response}"`);
         }
-        await lab.up({ ...opts, fast: opts.fast === true, isolationResponse: response }, io.out);
+        await lab.up(
+          { ...opts, fast: opts.fast === true, server: opts.server === true, isolationResponse: response },
+          io.out,
+        );
       },
     );
+  const server = cmd.command("server").description("the lab's management server (labs made with --server)");
+  for (const [name, description] of [
+    ["start", "start it again (agents resync; nothing was lost)"],
+    ["stop", "stop it: HA goes on without it"],
+  ] as const)
+    server
+      .command(name)
+      .description(description)
+      .option(dirOption, "the lab's directory", lab.defaultLabDir)
+      .action(
+        withLab(async (state) => {
+          if (state.server !== true) throw new Error("this lab runs without a server (lab up --server)");
+          const { labServerOf, startLabServer, stopLabServer } = await import("../lab/lab-server.ts");
+          const s = labServerOf(state.dir);
+          await (name === "start" ? startLabServer(s) : stopLabServer(s));
+          io.out(`lab server ${name === "start" ? `up on ${s.url}` : "stopped"}`);
+        }),
+      );
   cmd
     .command("down")
     .description("remove every namespace, bridge, BMC and process the lab made")

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
 import type { IsolationResponse } from "../core/cluster.ts";
+import { labServerPort } from "./lab-server.ts";
 import * as net from "./net.ts";
 
 const exec = promisify(execFile);
@@ -35,6 +36,8 @@ export interface LabState {
   bmc: boolean;
   timingProfile: "default" | "fast";
   isolationResponse: IsolationResponse;
+  /** The hosts are managed by the lab's own `vigil server` (lab-server.ts); absent in older labs. */
+  server?: boolean;
 }
 
 export interface UpOptions {
@@ -45,6 +48,8 @@ export interface UpOptions {
   bmc: boolean;
   fast: boolean;
   isolationResponse?: IsolationResponse;
+  /** Run a management server and let it configure the agents (VMs are then created through it). */
+  server?: boolean;
 }
 
 const binPath = fileURLToPath(new URL("../../bin/vigil.js", import.meta.url));
@@ -76,10 +81,11 @@ export async function up(options: UpOptions, say: (line: string) => void): Promi
       bmcPort: options.bmc ? bmcPortBase + i + 1 : null,
     })),
     datastores: Array.from({ length: options.datastores }, (_, i) => `ds${i + 1}`),
-    vms: Array.from({ length: options.vms }, (_, i) => `vm${i + 1}`),
+    vms: options.server === true ? [] : Array.from({ length: options.vms }, (_, i) => `vm${i + 1}`),
     bmc: options.bmc,
     timingProfile: options.fast ? "fast" : "default",
     isolationResponse: options.isolationResponse ?? "powerOff",
+    server: options.server === true,
   };
   await mkdir(state.dir, { recursive: true });
   await writeFile(join(state.dir, "secret"), randomBytes(32).toString("hex"), { mode: 0o600 });
@@ -93,12 +99,19 @@ export async function up(options: UpOptions, say: (line: string) => void): Promi
     await net.createHost(host.name, host.index);
     await writeFile(join(hostDir(state, host.name), "agent.yaml"), stringify(agentYaml(state, host)));
   }
-  await writeFile(join(state.dir, "cluster.yaml"), stringify(clusterYaml(state)));
+  if (!state.server) await writeFile(join(state.dir, "cluster.yaml"), stringify(clusterYaml(state)));
   await writeFile(join(state.dir, "lab.json"), JSON.stringify(state, null, 2));
   for (const host of state.hosts) await writeHook(state, host);
   if (state.bmc) {
     const { startLabBmc } = await import("./bmc.ts");
     for (const host of state.hosts) await startLabBmc(state, host, hookPath(state, host.name));
+  }
+  if (state.server) {
+    const { labServerOf, registerLab, startLabServer } = await import("./lab-server.ts");
+    const server = labServerOf(state.dir);
+    await startLabServer(server);
+    await registerLab(state, server, (host) => enrollTokenFile(state, host), agentPort);
+    say(`server on ${server.url} (docs ${server.url}/api/docs), admin token in ${server.adminTokenFile}`);
   }
   for (const host of state.hosts) await startAgent(state, host.name);
   say(
@@ -109,13 +122,29 @@ export async function up(options: UpOptions, say: (line: string) => void): Promi
   return state;
 }
 
+function enrollTokenFile(state: LabState, host: string): string {
+  return join(hostDir(state, host), "enroll.token");
+}
+
 function agentYaml(state: LabState, host: LabHost) {
+  const datastores = Object.fromEntries(state.datastores.map((ds) => [ds, mountPath(state, host.name, ds)]));
+  if (state.server === true)
+    return {
+      host: host.name,
+      stateDir: join(hostDir(state, host.name), "state"),
+      server: {
+        url: `http://${net.gatewayAddress}:${labServerPort}`,
+        enrollTokenFile: enrollTokenFile(state, host.name),
+      },
+      datastores,
+      isolationAddresses: [net.gatewayAddress],
+    };
   return {
     host: host.name,
     clusterFile: join(state.dir, "cluster.yaml"),
     stateDir: join(hostDir(state, host.name), "state"),
     secretFile: join(state.dir, "secret"),
-    datastores: Object.fromEntries(state.datastores.map((ds) => [ds, mountPath(state, host.name, ds)])),
+    datastores,
     isolationAddresses: [net.gatewayAddress],
   };
 }
@@ -356,6 +385,8 @@ export async function down(dir: string, say: (line: string) => void): Promise<vo
   if (existsSync(join(dir, "lab.json"))) {
     const { stopLabBmcs } = await import("./bmc.ts");
     await stopLabBmcs(loadLab(dir)).catch(() => {});
+    const { labServerOf, stopLabServer } = await import("./lab-server.ts");
+    await stopLabServer(labServerOf(dir)).catch(() => {});
   }
   await net.removeAll();
   if (existsSync(dir)) {

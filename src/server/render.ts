@@ -16,6 +16,8 @@ export interface RenderedConfig {
   /** File name (beside cluster.yaml) -> content: the cluster secret and BMC passwords. */
   secrets: Record<string, string>;
   isolationAddresses: string[];
+  /** Datastore -> the path hosts mount it at, unless an agent's own file says otherwise. */
+  datastorePaths: Record<string, string>;
 }
 
 /** File names the rendered YAML refers to. */
@@ -86,7 +88,8 @@ export function renderCluster(b: ClusterBundle, secrets: SecretBox): RenderedCon
       memoryMiB: h.memory_mib,
       datastores: allDatastores,
       bmc: hostFenceable(h),
-      faultDomain: h.fault_domain,
+      // No fault domain given: each host is its own (the agents' default).
+      ...(h.fault_domain === "" ? {} : { faultDomain: h.fault_domain }),
       tags: JSON.parse(h.tags) as string[],
       electionPriority: h.election_priority,
     })),
@@ -110,15 +113,17 @@ export function renderCluster(b: ClusterBundle, secrets: SecretBox): RenderedCon
     clusterYaml: stringify(doc, { lineWidth: 0 }),
     secrets: fileSecrets,
     isolationAddresses: s.isolationAddresses,
+    datastorePaths: Object.fromEntries(b.datastores.map((d) => [d.name, d.path])),
   };
 }
 
 /**
- * Renders and reads back as an agent would. A cluster with no host or datastore yet cannot run and
- * is not checked. Throws invalidInput with the agents' message (which names the field).
+ * Renders and reads back as an agent would. Throws invalidInput with the agents' message (which names the field).
  */
 export function checkRenderable(b: ClusterBundle, secrets: SecretBox): void {
-  if (b.hosts.length === 0 || b.datastores.length === 0) return;
+  // A cluster still being built (fewer than two hosts, no datastore) cannot run HA yet and is not
+  // checked: hosts are added one by one, and the configuration issues say what is missing.
+  if (b.hosts.length < 2 || b.datastores.length === 0) return;
   const rendered = renderCluster(b, secrets);
   try {
     parseClusterFile(rendered.clusterYaml, `cluster ${b.cluster.name}`);

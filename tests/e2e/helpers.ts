@@ -78,3 +78,24 @@ export class DoubleRunObserver {
     if (this.timer !== null) clearInterval(this.timer);
   }
 }
+
+/**
+ * Holds the machine's lab lock (the lab's bridge and addresses are fixed, so one lab at a time; the
+ * benchmark and people's shells take the same lock with `flock /tmp/vigil-lab.lock ...`). Resolves
+ * once held; call the returned function to release it.
+ */
+export async function takeLabLock(path = "/tmp/vigil-lab.lock"): Promise<() => void> {
+  const { spawn } = await import("node:child_process");
+  const holder = spawn("flock", [path, "sh", "-c", "echo held; exec tail -f /dev/null"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    holder.once("error", reject);
+    holder.once("exit", (code) => reject(new Error(`flock ${path} exited with ${code}`)));
+    holder.stdout.once("data", () => resolve());
+  });
+  holder.removeAllListeners("exit");
+  return () => {
+    holder.kill("SIGKILL");
+  };
+}

@@ -99,10 +99,14 @@ export function agentRoutes(app: App, ctx: ServerContext): void {
   app.post(
     "/agent/sync",
     route("agent", "agent", "report and fetch configuration and commands", {
-      body: Type.Intersect([
-        AgentReportSchema,
-        Type.Object({ defaultGateway: Type.Optional(Type.Union([Type.String(), Type.Null()])) }),
-      ]),
+      body: Type.Object(
+        {
+          ...AgentReportSchema.properties,
+          /** Where the agent's own network sends by default: the isolation address of last resort. */
+          defaultGateway: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
+        },
+        { additionalProperties: false },
+      ),
     }),
     async (req) => {
       const caller = req.caller!;
