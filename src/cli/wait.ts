@@ -1,0 +1,49 @@
+// Waiting for a long action to land (a host entering maintenance, a BMC reporting power off): poll,
+// tell the user on stderr whenever the state moves, give up after a deadline with the last state.
+import { InvalidArgumentError } from "commander";
+import { parseDuration } from "../sim/duration.ts";
+import { CliError } from "./api-client.ts";
+
+export interface WaitSpec<T> {
+  /** What is awaited, for the messages: "h1 to enter maintenance". */
+  goal: string;
+  read: () => Promise<T>;
+  /** The state as one word or phrase, shown as it changes. */
+  stateOf: (value: T) => string;
+  reached: (value: T) => boolean;
+  timeoutMs: number;
+  intervalMs: number;
+  progress: (line: string) => void;
+}
+
+export async function waitUntil<T>(spec: WaitSpec<T>): Promise<T> {
+  const startedMs = Date.now();
+  let lastState: string | null = null;
+  for (;;) {
+    const value = await spec.read();
+    const state = spec.stateOf(value);
+    const elapsedS = Math.round((Date.now() - startedMs) / 1000);
+    if (state !== lastState) {
+      spec.progress(`waiting for ${spec.goal}: ${state} (${elapsedS}s)`);
+      lastState = state;
+    }
+    if (spec.reached(value)) {
+      spec.progress(`done: ${spec.goal} after ${elapsedS}s`);
+      return value;
+    }
+    if (Date.now() - startedMs >= spec.timeoutMs)
+      throw new CliError(`gave up waiting for ${spec.goal} after ${elapsedS}s; still ${state}`, 1);
+    await new Promise((resolve) => setTimeout(resolve, spec.intervalMs));
+  }
+}
+
+export function durationOption(name: string) {
+  return (value: string): number => {
+    const ms = parseDuration(value);
+    if (ms === undefined)
+      throw new InvalidArgumentError(`${name} must look like 90s, 10m or 500ms, got "${value}"`);
+    return ms;
+  };
+}
+
+export const waitPollMs = 1000;
