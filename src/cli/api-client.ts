@@ -30,6 +30,9 @@ export class ApiFailure extends CliError {
   }
 }
 
+/** No answer at all: the server is down, the address wrong, TLS failed. Worth retrying in a watch. */
+export class Unreachable extends CliError {}
+
 export interface CliConfig {
   url?: string;
   token?: string;
@@ -219,7 +222,7 @@ export class ApiClient {
       });
     } catch (error) {
       if ((error as Error).name === "AbortError") throw error;
-      throw new CliError(
+      throw new Unreachable(
         `cannot reach the server at ${this.connection.url} (${networkReason(error)}); ` +
           "is vigil server running there? Set --url, VIGIL_URL or vigil login",
         1,

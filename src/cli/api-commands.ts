@@ -10,7 +10,7 @@ import {
   readSecretFile,
   writeConfig,
 } from "./api-client.ts";
-import { apiAction, usageError } from "./api-kit.ts";
+import { addConnectionOptions, apiAction, usageError } from "./api-kit.ts";
 import { addClusterCommands } from "./cluster-commands.ts";
 import { addEventCommands } from "./event-commands.ts";
 import { addHostCommands } from "./host-commands.ts";
@@ -73,4 +73,5 @@ export function addApiCommands(program: Command, io: Output): void {
   addSettingCommands(program, io);
   addTokenCommands(program, io);
   addEventCommands(program, io);
+  addConnectionOptions();
 }

@@ -83,15 +83,24 @@ export class ApiRun {
   }
 }
 
-/** A subcommand with the connection and output options every API subcommand takes. */
+const apiCommands = new Set<Command>();
+
+/** A subcommand that talks to the server; `addConnectionOptions` gives it the common options. */
 export function apiCommand(parent: Command, nameAndArgs: string, description: string): Command {
-  return parent
-    .command(nameAndArgs)
-    .description(description)
-    .option("--url <url>", "server URL (else VIGIL_URL, the login config, http://127.0.0.1:8470)")
-    .option("--token <token>", "API token (else --token-file, VIGIL_TOKEN, the login config)")
-    .option("--token-file <file>", "read the API token from this file")
-    .option("--json", "print the API's JSON instead of a table");
+  const command = parent.command(nameAndArgs).description(description);
+  apiCommands.add(command);
+  return command;
+}
+
+/** Added last, so each command's help lists its own options first. */
+export function addConnectionOptions(): void {
+  for (const command of apiCommands)
+    command
+      .option("--url <url>", "server URL (else VIGIL_URL, the login config, http://127.0.0.1:8470)")
+      .option("--token <token>", "API token (else --token-file, VIGIL_TOKEN, the login config)")
+      .option("--token-file <file>", "read the API token from this file")
+      .option("--json", "print the API's JSON instead of a table");
+  apiCommands.clear();
 }
 
 /**

@@ -1,7 +1,7 @@
 // `vigil event list|alarms|watch`: the event log, the alarms among it, and the live stream (SSE),
 // which picks up where it left off when the connection drops.
 import type { Command } from "commander";
-import { ApiFailure, CliError, type Query } from "./api-client.ts";
+import { CliError, type Query, Unreachable } from "./api-client.ts";
 import { type ApiRun, apiAction, apiCommand, wholeNumber } from "./api-kit.ts";
 import { sseMessages } from "./event-stream.ts";
 import type { Output } from "./sim-commands.ts";
@@ -38,6 +38,8 @@ const eventColumns: Column<EventView>[] = [
 ];
 
 const reconnectDelayMs = 2000;
+/** Three missed keep-alives. */
+const silentLimitMs = 45_000;
 
 function filterOptions(command: Command): Command {
   return command
@@ -58,15 +60,33 @@ function eventLine(e: EventView): string {
   return `${e.at}  ${e.level.padEnd(7)}  ${e.type}  ${e.message}${about.length === 0 ? "" : `  (${about.join(" ")})`}`;
 }
 
-/** Follows the stream until `count` events came (or forever); reconnects from the last id it saw. */
+/** The id of the newest event now: a cursor, so a reconnect replays what came while it was away. */
+async function newestEventId(run: ApiRun): Promise<number> {
+  const answer = (await run.call("GET", "/events", undefined, { limit: 1 })) as { items: EventView[] };
+  return answer.items[0]?.id ?? 0;
+}
+
+/**
+ * Follows the stream until `count` events came (or forever). Reconnects from the last id it saw
+ * when the stream ends or goes silent (the server sends a keep-alive every 15 s; a server that went
+ * away without closing the connection sends nothing).
+ */
 async function watch(run: ApiRun, o: Filters & { count?: number }): Promise<void> {
-  let lastId = o.after;
+  let lastId = o.after ?? (await newestEventId(run));
   let seen = 0;
-  let connectedOnce = false;
   for (;;) {
     const controller = new AbortController();
+    let idle: NodeJS.Timeout | undefined;
+    const stillAlive = () => {
+      clearTimeout(idle);
+      idle = setTimeout(
+        () => controller.abort(new Error(`nothing heard for ${silentLimitMs / 1000}s`)),
+        silentLimitMs,
+      );
+    };
     try {
       const query = { ...filterQuery(o), after: lastId };
+      stillAlive();
       const res = await run.client.open(
         "/events/stream",
         query,
@@ -74,8 +94,7 @@ async function watch(run: ApiRun, o: Filters & { count?: number }): Promise<void
         controller.signal,
       );
       run.progress(`watching events at ${run.client.connection.url} (Ctrl-C to stop)`);
-      connectedOnce = true;
-      for await (const message of sseMessages(res.body!)) {
+      for await (const message of sseMessages(res.body!, stillAlive)) {
         const event = JSON.parse(message.data) as EventView;
         lastId = event.id;
         if (run.json) run.io.out(JSON.stringify(event));
@@ -90,11 +109,14 @@ async function watch(run: ApiRun, o: Filters & { count?: number }): Promise<void
       }
       run.progress("the server closed the event stream; reconnecting");
     } catch (error) {
-      // A refusal (bad token, unknown cluster) will not get better by retrying; nor will a server
-      // that was never reached.
-      if (error instanceof ApiFailure || (error instanceof CliError && !connectedOnce)) throw error;
-      if (error instanceof CliError) run.progress(`vigil: ${error.message}; retrying`);
-      else run.progress(`the event stream broke (${(error as Error).message}); reconnecting`);
+      // A refusal (bad token, unknown cluster) will not get better by retrying; a lost server may.
+      if (error instanceof CliError && !(error instanceof Unreachable)) throw error;
+      const reason = controller.signal.aborted
+        ? String(controller.signal.reason?.message)
+        : (error as Error).message;
+      run.progress(`the event stream broke (${reason}); reconnecting from event ${lastId}`);
+    } finally {
+      clearTimeout(idle);
     }
     await new Promise((resolve) => setTimeout(resolve, reconnectDelayMs));
   }

@@ -7,13 +7,18 @@ export interface SseMessage {
   data: string;
 }
 
-export async function* sseMessages(body: ReadableStream<Uint8Array>): AsyncGenerator<SseMessage> {
+/** `onChunk` hears every chunk, keep-alives included: the connection is alive. */
+export async function* sseMessages(
+  body: ReadableStream<Uint8Array>,
+  onChunk: () => void = () => {},
+): AsyncGenerator<SseMessage> {
   const decoder = new TextDecoder();
   let buffer = "";
   let id: string | null = null;
   let event = "message";
   let data: string[] = [];
   for await (const chunk of body) {
+    onChunk();
     buffer += decoder.decode(chunk, { stream: true });
     for (;;) {
       const end = buffer.search(/\r?\n/);

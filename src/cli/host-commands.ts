@@ -13,7 +13,7 @@ import {
 } from "./api-kit.ts";
 import type { Output } from "./sim-commands.ts";
 import type { Column } from "./table.ts";
-import { durationOption, waitPollMs, waitUntil } from "./wait.ts";
+import { timeoutOption, waitPollMs, waitUntil } from "./wait.ts";
 
 export interface Host {
   id: string;
@@ -182,7 +182,7 @@ export function addHostCommands(program: Command, io: Output): void {
     .option("--enable", "enter maintenance: the host's agent moves its VMs away")
     .option("--disable", "leave maintenance")
     .option("--wait", "wait until the host's state shows it (progress on stderr)")
-    .option("--timeout <duration>", "how long --wait waits", durationOption("--timeout"), 600_000)
+    .addOption(timeoutOption(600_000))
     .action(
       apiAction<{ enable?: boolean; disable?: boolean; wait?: boolean; timeout: number }>(
         io,

@@ -7,7 +7,7 @@ import { type ApiRun, apiAction, apiCommand, arg, defined, numberOrText, usageEr
 import type { Host } from "./host-commands.ts";
 import type { Output } from "./sim-commands.ts";
 import type { Column } from "./table.ts";
-import { durationOption, waitPollMs, waitUntil } from "./wait.ts";
+import { timeoutOption, waitPollMs, waitUntil } from "./wait.ts";
 
 export const passwordEnv = "VIGIL_OOBM_PASSWORD";
 
@@ -144,7 +144,7 @@ export function addOobmCommands(program: Command, io: Output): void {
     `a power action through the BMC: ${Object.keys(powerActions).join(", ")}`,
   )
     .option("--wait", "after the action, poll the BMC until it shows the power state the action ends in")
-    .option("--timeout <duration>", "how long --wait waits", durationOption("--timeout"), 300_000)
+    .addOption(timeoutOption(300_000))
     .action(
       apiAction<{ wait?: boolean; timeout: number }>(io, async (run, o, args) => {
         const key = arg(args, 0);

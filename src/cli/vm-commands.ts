@@ -13,7 +13,7 @@ import {
 } from "./api-kit.ts";
 import type { Output } from "./sim-commands.ts";
 import type { Column } from "./table.ts";
-import { durationOption, waitPollMs, waitUntil } from "./wait.ts";
+import { timeoutOption, waitPollMs, waitUntil } from "./wait.ts";
 
 interface Vm {
   id: string;
@@ -100,7 +100,7 @@ export function addVmCommands(program: Command, io: Output): void {
     .option("--guest-heartbeat", "monitor a heartbeat from inside the guest")
     .option("--no-start", "create it powered off")
     .option("--wait", "wait until it runs (progress on stderr)")
-    .option("--timeout <duration>", "how long --wait waits", durationOption("--timeout"), 300_000)
+    .addOption(timeoutOption(300_000))
     .action(
       apiAction<{
         cluster?: string;
@@ -158,7 +158,7 @@ export function addVmCommands(program: Command, io: Output): void {
   apiCommand(vm, "start <vm>", "power a VM on through the cluster's master (admission control judges it)")
     .option("--host <host>", "on this host (default: where placement puts it)")
     .option("--wait", "wait until it runs (progress on stderr)")
-    .option("--timeout <duration>", "how long --wait waits", durationOption("--timeout"), 300_000)
+    .addOption(timeoutOption(300_000))
     .action(
       apiAction<{ host?: string; wait?: boolean; timeout: number }>(io, async (run, o, args) => {
         const key = arg(args, 0);

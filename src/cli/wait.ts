@@ -1,7 +1,7 @@
 // Waiting for a long action to land (a host entering maintenance, a BMC reporting power off): poll,
 // tell the user on stderr whenever the state moves, give up after a deadline with the last state.
-import { InvalidArgumentError } from "commander";
-import { parseDuration } from "../sim/duration.ts";
+import { InvalidArgumentError, Option } from "commander";
+import { formatDuration, parseDuration } from "../sim/duration.ts";
 import { CliError } from "./api-client.ts";
 
 export interface WaitSpec<T> {
@@ -37,13 +37,16 @@ export async function waitUntil<T>(spec: WaitSpec<T>): Promise<T> {
   }
 }
 
-export function durationOption(name: string) {
-  return (value: string): number => {
-    const ms = parseDuration(value);
-    if (ms === undefined)
-      throw new InvalidArgumentError(`${name} must look like 90s, 10m or 500ms, got "${value}"`);
-    return ms;
-  };
+/** `--timeout <duration>` for --wait, in milliseconds, its default shown as people write it. */
+export function timeoutOption(defaultMs: number): Option {
+  return new Option("--timeout <duration>", "how long --wait waits (e.g. 90s, 10m)")
+    .argParser((value: string) => {
+      const ms = parseDuration(value);
+      if (ms === undefined)
+        throw new InvalidArgumentError(`--timeout must look like 90s, 10m or 500ms, got "${value}"`);
+      return ms;
+    })
+    .default(defaultMs, formatDuration(defaultMs));
 }
 
 export const waitPollMs = 1000;

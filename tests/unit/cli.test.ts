@@ -402,4 +402,20 @@ describe("vigil CLI against a running server", () => {
     );
     assert.match(ok(await vigil(["cluster", "settings", "c1"])).stdout, /^timing\.leaseTtlMs\s+40000$/m);
   });
+
+  it("keeps watching events across a server restart, missing none", { timeout: 30_000 }, async () => {
+    const child = start(["event", "watch", "--type", "zoneCreated", "--count", "2"], adminEnv());
+    const result = finish(child);
+    await stderrMatches(child, /watching events at/);
+    assert.equal((await s.call("POST", "/api/v1/zones", { name: "z-before" })).status, 201);
+    const reconnecting = stderrMatches(child, /reconnecting from event \d+/);
+    const { dataDir } = s;
+    const port = Number(new URL(s.url).port);
+    await s.stop();
+    await reconnecting;
+    s = await startTestServer({ database: null, dataDir, port });
+    assert.equal((await s.call("POST", "/api/v1/zones", { name: "z-after" })).status, 201);
+    const r = ok(await result);
+    assert.match(r.stdout, /zoneCreated {2}zone z-before created\n.*zoneCreated {2}zone z-after created\n$/);
+  });
 });
