@@ -121,6 +121,11 @@ export function normaliseUrl(url: string): string {
   return url.replace(/\/+$/, "");
 }
 
+function isLoopback(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 export function resolveConnection(flags: ConnectionFlags, env: Env = process.env): Connection {
   const file = configPath(env);
   const config = readConfig(file);
@@ -130,9 +135,12 @@ export function resolveConnection(flags: ConnectionFlags, env: Env = process.env
     return { url, token: readSecretFile(flags.tokenFile, "token file"), tokenSource: flags.tokenFile };
   const envToken = envValue(env, "VIGIL_TOKEN");
   if (envToken !== undefined) return { url, token: envToken, tokenSource: "VIGIL_TOKEN" };
-  if (config.token !== undefined) return { url, token: config.token, tokenSource: file };
+  // A stored token belongs to the server it was stored for; another --url does not get it.
+  if (config.token !== undefined && (config.url === undefined || normaliseUrl(config.url) === url))
+    return { url, token: config.token, tokenSource: file };
+  // The local server's admin token, only for a server on this host.
   const adminToken = join(serverDataDir(env), "admin.token");
-  if (existsSync(adminToken)) {
+  if (isLoopback(url) && existsSync(adminToken)) {
     try {
       return { url, token: readSecretFile(adminToken, "admin token"), tokenSource: adminToken };
     } catch {

@@ -231,6 +231,13 @@ describe("vigil CLI against a running server", () => {
     assert.match(r.stderr, /no API token for http:\/\/127\.0\.0\.1:\d+/);
     assert.match(r.stderr, /--token.*VIGIL_TOKEN.*vigil login/);
     assert.equal(r.stdout, "");
+    // On the server host, the server's own admin.token will do.
+    const onServer = await vigil(["zone", "list"], {
+      ...bareEnv,
+      VIGIL_URL: s.url,
+      VIGIL_DATA_DIR: s.dataDir,
+    });
+    assert.match(ok(onServer).stdout, /^z1\s/m);
   });
 
   it("names the URL of a server it cannot reach", async () => {
@@ -281,10 +288,10 @@ describe("vigil CLI against a running server", () => {
       zones.items.map((z: { name: string }) => z.name),
       ["z1"],
     );
-    // Flags win over the file.
+    // The stored token belongs to the stored server: another URL does not get it.
     const elsewhere = await vigil(["zone", "list", "--url", "http://127.0.0.1:9"], env);
-    assert.equal(elsewhere.code, 1);
-    assert.match(elsewhere.stderr, /127\.0\.0\.1:9/);
+    assert.equal(elsewhere.code, 2);
+    assert.match(elsewhere.stderr, /no API token for http:\/\/127\.0\.0\.1:9/);
     ok(await vigil(["logout"], env));
     assert.equal((await vigil(["zone", "list"], env)).code, 2, "no token after logout");
   });
