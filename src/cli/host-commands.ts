@@ -10,6 +10,7 @@ import {
   enableOrDisable,
   numberOrText,
   pageOptions,
+  usageError,
 } from "./api-kit.ts";
 import type { Output } from "./sim-commands.ts";
 import type { Column } from "./table.ts";
@@ -141,9 +142,11 @@ export function addHostCommands(program: Command, io: Output): void {
       }),
     );
   editableFields(apiCommand(host, "update <host>", "change a host's fields (those given)"), false).action(
-    apiAction<HostFields>(io, async (run, o, args) =>
-      run.printObject(await run.call("PATCH", `/hosts/${encode(arg(args, 0))}`, bodyOf(o))),
-    ),
+    apiAction<HostFields>(io, async (run, o, args) => {
+      const body = bodyOf(o);
+      if (Object.keys(body).length === 0) throw usageError("nothing to change: give a field, e.g. --cpus 32");
+      run.printObject(await run.call("PATCH", `/hosts/${encode(arg(args, 0))}`, body));
+    }),
   );
   apiCommand(host, "delete <host>", "remove a host").action(
     apiAction(io, async (run, _o, args) => {

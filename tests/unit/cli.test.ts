@@ -296,6 +296,7 @@ describe("vigil CLI against a running server", () => {
     assert.equal((await vigil(["zone", "list"], env)).code, 2, "no token after logout");
   });
 
+  let credential = "";
   it("waits for a host to enter maintenance, with progress on stderr", async () => {
     const enroll = await s.call("POST", "/api/v1/hosts/h1/enrollment-token", {});
     const got = await s.call(
@@ -305,7 +306,7 @@ describe("vigil CLI against a running server", () => {
       null,
     );
     assert.equal(got.status, 200);
-    const credential = got.body.credential as string;
+    credential = got.body.credential as string;
     const masterReport = (h2: string) => ({
       configVersion: 0,
       role: "master",
@@ -336,6 +337,30 @@ describe("vigil CLI against a running server", () => {
     assert.match(r.stderr, /enter maintenance requested for h2/);
     assert.match(r.stderr, /done: h2 to enter maintenance after \d+s/);
     assert.match(r.stdout, /^h2: state maintenance/m);
+  });
+
+  it("starts a VM and waits until the master reports it running", async () => {
+    const child = start(["vm", "start", "web1", "--wait", "--timeout", "30s", "--json"], adminEnv());
+    const result = finish(child);
+    await stderrMatches(child, /waiting for web1 to run: (down|unknown)/);
+    const report = {
+      configVersion: 0,
+      role: "master",
+      master: "h1",
+      isolated: false,
+      maintenance: false,
+      vms: [],
+      hosts: { h1: "master", h2: "maintenance", h3: "connected" },
+      placement: { web1: "h3" },
+      events: [],
+      done: [],
+    };
+    assert.equal((await s.call("POST", "/api/v1/agent/sync", report, credential)).status, 200);
+    const r = ok(await result);
+    assert.match(r.stderr, /done: web1 to run after \d+s/);
+    const vm = JSON.parse(r.stdout);
+    assert.equal(vm.state, "running");
+    assert.equal(vm.host, "h3");
   });
 
   it("follows the event stream", async () => {
