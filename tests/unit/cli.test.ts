@@ -18,7 +18,7 @@ interface Ran {
   stderr: string;
 }
 
-describe("vigil CLI against a running server", () => {
+describe("vigil CLI against a running server", { timeout: 240_000 }, () => {
   let s: RunningServer;
   let home: string;
   /** The environment every run starts from: no token, no config, no server data directory. */
@@ -37,13 +37,20 @@ describe("vigil CLI against a running server", () => {
     });
   });
   after(async () => {
+    for (const child of running) child.kill();
     await s?.stop();
     removeDataDir(s?.dataDir ?? "");
     if (home !== undefined) rmSync(home, { recursive: true, force: true });
   });
 
-  const start = (args: string[], env: NodeJS.ProcessEnv): ChildProcess =>
-    spawn(process.execPath, [bin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  /** Children still running; a failed test must not leave a watch behind. */
+  const running = new Set<ChildProcess>();
+  const start = (args: string[], env: NodeJS.ProcessEnv): ChildProcess => {
+    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    running.add(child);
+    child.on("exit", () => running.delete(child));
+    return child;
+  };
 
   /** Runs to the end; the in-process server keeps answering meanwhile (no spawnSync). */
   const finish = (child: ChildProcess): Promise<Ran> =>
