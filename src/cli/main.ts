@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { parseDuration } from "../sim/duration.ts";
+import { addApiCommands } from "./api-commands.ts";
 import { addLabCommands } from "./lab-commands.ts";
 import { fuzzCommand, simRun } from "./sim-commands.ts";
 
@@ -134,6 +135,7 @@ export function buildProgram(): Command {
         );
       },
     );
+  addApiCommands(program, io);
   return program;
 }
 

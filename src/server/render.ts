@@ -88,7 +88,7 @@ export function renderCluster(b: ClusterBundle, secrets: SecretBox): RenderedCon
       memoryMiB: h.memory_mib,
       datastores: allDatastores,
       bmc: hostFenceable(h),
-      // No fault domain given: each host is its own (the agents' default).
+      // No fault domain given: the agents' reader puts each host in its own, as scenario files do.
       ...(h.fault_domain === "" ? {} : { faultDomain: h.fault_domain }),
       tags: JSON.parse(h.tags) as string[],
       electionPriority: h.election_priority,

@@ -29,6 +29,8 @@ export const adminTokenForTests = "test-admin-token-0123456789";
 export async function startTestServer(options: {
   database: string | null;
   dataDir?: string;
+  /** 0 (the default): any free port. A restart can ask for the port it had. */
+  port?: number;
 }): Promise<RunningServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "vigil-server-"));
   const store = await openStore({ database: options.database, dataDir });
@@ -39,7 +41,7 @@ export async function startTestServer(options: {
     version: "test",
     eventPollMs: 100,
   });
-  await server.app.listen({ host: "127.0.0.1", port: 0 });
+  await server.app.listen({ host: "127.0.0.1", port: options.port ?? 0 });
   const address = server.app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : 0;
   const url = `http://127.0.0.1:${port}`;

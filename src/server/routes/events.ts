@@ -1,4 +1,5 @@
 // The event log and its live stream (SSE). Alarms are the events an operator must look at.
+import type { ServerResponse } from "node:http";
 import type { Kysely } from "kysely";
 import { Type } from "typebox";
 import type { Database } from "../../store/schema.ts";
@@ -38,6 +39,12 @@ async function matcher(db: Kysely<Database>, q: FilterQuery): Promise<(e: EventV
 
 export function eventRoutes(app: App, ctx: ServerContext): void {
   const db = ctx.store.db;
+  // Streams never end by themselves; closing the server (SIGTERM) waits for every connection, so
+  // it ends them first. Clients (`vigil event watch`) reconnect from the last id they saw.
+  const openStreams = new Set<ServerResponse>();
+  app.addHook("preClose", async () => {
+    for (const res of openStreams) res.end();
+  });
   const list = async (q: FilterQuery & { limit?: number }) => {
     let sel = db
       .selectFrom("events")
@@ -108,9 +115,11 @@ export function eventRoutes(app: App, ctx: ServerContext): void {
       if (after !== undefined) for (const e of await list({ ...q, after, limit: 10000 })) send(e);
       const unsubscribe = ctx.events.subscribe(send);
       const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), 15000);
+      openStreams.add(res);
       req.raw.on("close", () => {
         clearInterval(keepAlive);
         unsubscribe();
+        openStreams.delete(res);
       });
     },
   );
