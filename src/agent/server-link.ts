@@ -2,7 +2,7 @@
 // own) and the sync call (report up; configuration and commands down). The server is never in the
 // failover path: every failure here is logged and retried later, and HA goes on from the cache.
 import { readFileSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
@@ -53,6 +53,8 @@ export class ServerLink {
     if (this.settings.enrollTokenFile === null)
       throw new ServerCallError(null, "server.enrollTokenFile: not set, and this host has no credential yet");
     const token = (await readFile(this.settings.enrollTokenFile, "utf8")).trim();
+    // The token works once: make sure the credential can be kept before spending it.
+    await mkdir(this.cacheDir, { recursive: true, mode: 0o700 });
     const answer = (await this.post("/api/v1/agent/enroll", { host: this.host, token }, null)) as {
       credential?: unknown;
     };

@@ -86,8 +86,10 @@ export class DoubleRunObserver {
  */
 export async function takeLabLock(path = "/tmp/vigil-lab.lock"): Promise<() => void> {
   const { spawn } = await import("node:child_process");
-  const holder = spawn("flock", [path, "sh", "-c", "echo held; exec tail -f /dev/null"], {
-    stdio: ["ignore", "pipe", "inherit"],
+  // One process holds the lock on its own descriptor and lives exactly as long as its stdin: if this
+  // test process dies, cat sees end of file, exits, and the lock is free again.
+  const holder = spawn("sh", ["-c", `exec 9>>"$0"; flock 9; echo held; exec cat`, path], {
+    stdio: ["pipe", "pipe", "inherit"],
   });
   await new Promise<void>((resolve, reject) => {
     holder.once("error", reject);
@@ -96,6 +98,9 @@ export async function takeLabLock(path = "/tmp/vigil-lab.lock"): Promise<() => v
   });
   holder.removeAllListeners("exit");
   return () => {
+    holder.stdin.end();
+    holder.stdout.destroy();
     holder.kill("SIGKILL");
+    holder.unref();
   };
 }
