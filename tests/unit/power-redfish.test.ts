@@ -5,7 +5,7 @@
 // Every assert.ok carries a message (see power.test.ts: without one Node 20 + tsx can spin).
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -221,6 +221,53 @@ describe("RedfishDriver failure kinds and options", { skip }, () => {
       `redfish status over HTTPS: ${perCallMs.toFixed(1)} ms per call (${runs} calls, new TLS connection each)`,
     );
     assert.ok(perCallMs < 1000, `${perCallMs} ms per call`);
+  });
+});
+
+describe("RedfishSim process lifetime", { skip }, () => {
+  it("keepAfterExit: the BMC outlives its Node process; by default it dies with it", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vigil-redfish-owner-"));
+    const script = join(dir, "owner.mts");
+    const simModule = new URL("../../src/power/redfish/redfish-sim.ts", import.meta.url).href;
+    await writeFile(
+      script,
+      `import { RedfishSim } from ${JSON.stringify(simModule)};
+const bmc = new RedfishSim({ keepAfterExit: process.argv[2] === "keep", dir: process.argv[3] });
+await bmc.start();
+console.log(JSON.stringify({ port: bmc.port, pid: bmc.pid, password: bmc.password }));\n`,
+    );
+    try {
+      for (const mode of ["keep", "default"] as const) {
+        const bmcDir = join(dir, mode);
+        const { stdout } = await execFileP(process.execPath, ["--import", "tsx", script, mode, bmcDir]);
+        const { port, pid, password } = JSON.parse(stdout) as { port: number; pid: number; password: string };
+        const driver = new RedfishDriver({
+          address: "127.0.0.1",
+          port,
+          user: "admin",
+          password,
+          insecureTls: true,
+        });
+        if (mode === "keep") {
+          assert.equal(await driver.status(), "on", "the kept BMC does not answer");
+          assert.equal(Number(await readFile(join(bmcDir, "bmc.pid"), "utf8")), pid, "bmc.pid");
+          process.kill(-pid, "SIGKILL");
+        } else {
+          let err: unknown;
+          for (let i = 0; i < 50; i++) {
+            err = await driver.status().catch((e: unknown) => e);
+            if (err instanceof PowerError) break;
+            await sleep(20);
+          }
+          assert.ok(
+            err instanceof PowerError && err.kind === "unreachable",
+            `the BMC still answers: ${String(err)}`,
+          );
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
