@@ -303,6 +303,93 @@ describe("RedfishDriver honours ResetType@Redfish.AllowableValues", { skip }, ()
   });
 });
 
+describe("RedfishDriver against hand-written Redfish replies (plain HTTP on 127.0.0.1)", () => {
+  let server: Server;
+  let port: number;
+  let powerState: unknown = "On";
+  let members = ["/redfish/v1/Systems/a"];
+  const posted: unknown[] = [];
+  before(async () => {
+    server = createServer((req, res) => {
+      const reply = (body: unknown, status = 200) => {
+        res.writeHead(status, { "Content-Type": "application/json" });
+        res.end(body === undefined ? "" : JSON.stringify(body));
+      };
+      if (req.url === "/redfish/v1/Systems")
+        return reply({ Members: members.map((m) => ({ "@odata.id": m })) });
+      if (req.url === "/redfish/v1/Systems/a")
+        return reply({
+          PowerState: powerState,
+          Actions: { "#ComputerSystem.Reset": { target: "/reset/a", "@Redfish.ActionInfo": "/info/a" } },
+        });
+      if (req.url === "/info/a")
+        return reply({ Parameters: [{ Name: "ResetType", AllowableValues: ["ForceOn", "ForceOff"] }] });
+      if (req.url === "/reset/a" && req.method === "POST") {
+        let body = "";
+        req.on("data", (c: Buffer) => {
+          body += c.toString();
+        });
+        req.on("end", () => {
+          posted.push(JSON.parse(body));
+          reply(undefined, 204);
+        });
+        return;
+      }
+      reply({ error: { message: "nope" } }, 404);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const bound = server.address();
+    port = typeof bound === "object" && bound !== null ? bound.port : 0;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const driver = () =>
+    new RedfishDriver({ address: "127.0.0.1", port, scheme: "http", user: "u", password: "p-1" });
+
+  it("PoweringOff, PoweringOn and Paused are on (not yet safely off); an unknown PowerState is a protocol error", async () => {
+    for (const state of ["PoweringOff", "PoweringOn", "Paused", "On"]) {
+      powerState = state;
+      assert.equal(await driver().status(), "on", state);
+    }
+    powerState = "Off";
+    assert.equal(await driver().status(), "off");
+    powerState = "Sideways";
+    const err = await powerErrorOf(driver().status());
+    assert.equal(err.kind, "protocol", err.message);
+    assert.match(err.message, /unexpected PowerState "Sideways"/);
+    powerState = "On";
+  });
+
+  it("reads AllowableValues from @Redfish.ActionInfo and uses the action's own target", async () => {
+    posted.length = 0;
+    await driver().on();
+    await driver().off();
+    assert.deepEqual(posted, [{ ResetType: "ForceOn" }, { ResetType: "ForceOff" }]);
+  });
+
+  it("several systems without systemId is a config error naming them", async () => {
+    members = ["/redfish/v1/Systems/a", "/redfish/v1/Systems/b"];
+    try {
+      const err = await powerErrorOf(driver().status());
+      assert.equal(err.kind, "config", err.message);
+      assert.match(
+        err.message,
+        /2 systems \(\/redfish\/v1\/Systems\/a, \/redfish\/v1\/Systems\/b\); set systemId/,
+      );
+      const chosen = new RedfishDriver({
+        address: "127.0.0.1",
+        port,
+        scheme: "http",
+        user: "u",
+        password: "p-1",
+        systemId: "a",
+      });
+      assert.equal(await chosen.status(), "on");
+    } finally {
+      members = ["/redfish/v1/Systems/a"];
+    }
+  });
+});
+
 describe("RedfishDriver against a service that is not Redfish", () => {
   let server: Server;
   let port: number;
