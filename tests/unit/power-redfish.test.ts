@@ -128,6 +128,7 @@ describe("RedfishDriver failure kinds and options", { skip }, () => {
     assert.ok(!inspect(err).includes(wrong), "inspect(err) shows the password");
     const unknownUser = await powerErrorOf(bmc.driver({ user: "nobody" }).off());
     assert.equal(unknownUser.kind, "auth", unknownUser.message);
+    assert.match(unknownUser.message, /power off: authentication failed/, "the message names the call");
   });
 
   it("the password is in no message, and inspect of the driver does not show it", async () => {

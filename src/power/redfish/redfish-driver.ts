@@ -155,7 +155,7 @@ export class RedfishDriver implements PowerDriver {
 
   status(): Promise<PowerState> {
     return this.#serial(async (deadline) => {
-      const system = await this.#system(deadline);
+      const system = await this.#system("status", deadline);
       const state = powerStateOf(system.powerState);
       if (state === undefined)
         throw this.#error("protocol", "status", `unexpected PowerState ${JSON.stringify(system.powerState)}`);
@@ -189,7 +189,7 @@ export class RedfishDriver implements PowerDriver {
 
   #change(command: Change): Promise<void> {
     return this.#serial(async (deadline) => {
-      const reset = this.#reset ?? (await this.#system(deadline)).reset;
+      const reset = this.#reset ?? (await this.#system(command, deadline)).reset;
       const wanted = resetTypesFor[command];
       const resetType = wanted.find((t) => reset.allowed === undefined || reset.allowed.includes(t));
       if (resetType !== undefined) return this.#post(command, reset.target, resetType, deadline);
@@ -214,21 +214,21 @@ export class RedfishDriver implements PowerDriver {
   }
 
   /** The ComputerSystem resource (found once, then remembered), with its power state and reset action. */
-  async #system(deadline: number): Promise<SystemInfo> {
+  async #system(command: PowerCommand, deadline: number): Promise<SystemInfo> {
     if (this.#systemPath === undefined) {
       if (this.#systemId !== undefined) {
         this.#systemPath = `/redfish/v1/Systems/${this.#systemId}`;
       } else {
-        const reply = await this.#request("status", "GET", "/redfish/v1/Systems", undefined, deadline);
-        this.#check("status", reply, "GET /redfish/v1/Systems");
-        this.#systemPath = this.#onlyMember(reply.body);
+        const reply = await this.#request(command, "GET", "/redfish/v1/Systems", undefined, deadline);
+        this.#check(command, reply, "GET /redfish/v1/Systems");
+        this.#systemPath = this.#onlyMember(command, reply.body);
       }
     }
     const path = this.#systemPath;
-    const reply = await this.#request("status", "GET", path, undefined, deadline);
+    const reply = await this.#request(command, "GET", path, undefined, deadline);
     if (reply.statusCode === 404 && this.#systemId === undefined) this.#systemPath = undefined; // renumbered
-    this.#check("status", reply, `GET ${path}`);
-    if (!isObject(reply.body)) throw this.#error("protocol", "status", `GET ${path}: not a JSON object`);
+    this.#check(command, reply, `GET ${path}`);
+    if (!isObject(reply.body)) throw this.#error("protocol", command, `GET ${path}: not a JSON object`);
     const actions = reply.body.Actions;
     const action = isObject(actions) ? actions["#ComputerSystem.Reset"] : undefined;
     let reset: ResetAction = { target: `${path}/Actions/ComputerSystem.Reset`, allowed: undefined };
@@ -236,7 +236,7 @@ export class RedfishDriver implements PowerDriver {
       const target = typeof action.target === "string" ? action.target : reset.target;
       let allowed = stringList(action["ResetType@Redfish.AllowableValues"]);
       if (allowed === undefined && typeof action["@Redfish.ActionInfo"] === "string")
-        allowed = await this.#actionInfo(action["@Redfish.ActionInfo"], deadline);
+        allowed = await this.#actionInfo(command, action["@Redfish.ActionInfo"], deadline);
       reset = { target, allowed };
     }
     this.#reset = reset;
@@ -244,27 +244,27 @@ export class RedfishDriver implements PowerDriver {
   }
 
   /** AllowableValues of ResetType from an ActionInfo resource; undefined when it does not say. */
-  async #actionInfo(path: string, deadline: number): Promise<string[] | undefined> {
-    const reply = await this.#request("status", "GET", path, undefined, deadline);
+  async #actionInfo(command: PowerCommand, path: string, deadline: number): Promise<string[] | undefined> {
+    const reply = await this.#request(command, "GET", path, undefined, deadline);
     if (reply.statusCode >= 300 || !isObject(reply.body) || !Array.isArray(reply.body.Parameters))
       return undefined;
     const param = (reply.body.Parameters as unknown[]).find((p) => isObject(p) && p.Name === "ResetType");
     return isObject(param) ? stringList(param.AllowableValues) : undefined;
   }
 
-  #onlyMember(body: unknown): string {
+  #onlyMember(command: PowerCommand, body: unknown): string {
     const members = isObject(body) && Array.isArray(body.Members) ? body.Members : undefined;
     if (members === undefined)
-      throw this.#error("protocol", "status", "GET /redfish/v1/Systems: no Members array");
+      throw this.#error("protocol", command, "GET /redfish/v1/Systems: no Members array");
     const paths = members.map((m) =>
       isObject(m) && typeof m["@odata.id"] === "string" ? m["@odata.id"] : "",
     );
     if (paths.length === 0 || paths.some((p) => p === ""))
-      throw this.#error("protocol", "status", "GET /redfish/v1/Systems: no usable member links");
+      throw this.#error("protocol", command, "GET /redfish/v1/Systems: no usable member links");
     if (paths.length > 1)
       throw this.#error(
         "config",
-        "status",
+        command,
         `the BMC has ${paths.length} systems (${paths.join(", ")}); set systemId to choose one`,
       );
     return paths[0]!;
