@@ -4,6 +4,7 @@
 // PowerState Off confirmed) and its VMs run elsewhere, never twice.
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -149,5 +150,63 @@ describe("lab with Redfish BMCs: 3 hosts, 6 VMs, fast profile", {
     const bmcLog = await readFile(join(lab.hostDir(state, victim), "bmc", "hook.log"), "utf8");
     assert.match(bmcLog, /reset ForceOff/);
     assert.deepEqual(observer.violations, []);
+    await restore();
+  });
+
+  /** Heals everything and powers every host on, then waits until the cluster is whole again. */
+  async function restore(): Promise<void> {
+    await lab.heal(state, null);
+    for (const h of state.hosts) await lab.power(state, h.name, true);
+    for (const h of state.hosts) await lab.agentStart(state, h.name);
+    await waitFor(
+      "one master, every VM once",
+      async () => (await masterOf(state)) !== null && (await allPlaced(state)),
+      60_000,
+      250,
+    );
+  }
+
+  it("a frozen Redfish BMC (bmc-fail) times out; the crashed host's VMs come back by lease expiry", async () => {
+    const master = await waitFor("one master", () => masterOf(state), 20_000);
+    const victim = state.hosts.find((h) => h.name !== master)!;
+    await lab.bmcFail(state, victim.name, true);
+    const err = await driverFor(victim)
+      .status()
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    assert.ok(
+      err instanceof Error && /no result within/.test(err.message),
+      `frozen BMC answered: ${String(err)}`,
+    );
+    await lab.crash(state, victim.name);
+    await waitFor(
+      "the victim's VMs elsewhere by lease expiry",
+      () => allPlaced(state, [victim.name]),
+      60_000,
+    );
+    assert.deepEqual(observer.violations, []);
+    await restore();
+    assert.equal(
+      await driverFor(victim).status(),
+      "off",
+      "healed, the BMC answers again (it never saw a power on)",
+    );
+  });
+
+  it("lab down kills every Redfish BMC process", async () => {
+    const pids = await Promise.all(
+      state.hosts.map(async (h) =>
+        Number(await readFile(join(lab.hostDir(state, h.name), "bmc.pid"), "utf8")),
+      ),
+    );
+    for (const pid of pids) assert.ok(pid > 0 && existsSync(`/proc/${pid}`), `BMC pid ${pid} not running`);
+    observer.stop();
+    await lab.down(state.dir, () => {});
+    for (const pid of pids) {
+      const stat = existsSync(`/proc/${pid}`) ? readFileSync(`/proc/${pid}/stat`, "utf8") : "gone";
+      assert.ok(stat === "gone" || / Z /.test(stat), `BMC ${pid} survived lab down: ${stat}`);
+    }
   });
 });
