@@ -127,12 +127,6 @@ describe("lab with Redfish BMCs: 3 hosts, 6 VMs, fast profile", {
       `${victim} crashed; its ${had.length} VMs ran elsewhere after ${Math.round(performance.now() - startedAt)} ms`,
     );
     for (const vm of had) assert.notEqual(p.get(vm)?.[0], victim);
-    const logs = async () =>
-      (
-        await Promise.all(
-          state.hosts.map((h) => readFile(join(lab.hostDir(state, h.name), "agent.log"), "utf8")),
-        )
-      ).join("\n");
     const fenced = await waitFor(
       "a fence over Redfish in the logs",
       async () =>
@@ -153,6 +147,13 @@ describe("lab with Redfish BMCs: 3 hosts, 6 VMs, fast profile", {
     await restore();
   });
 
+  const logs = async () =>
+    (
+      await Promise.all(
+        state.hosts.map((h) => readFile(join(lab.hostDir(state, h.name), "agent.log"), "utf8")),
+      )
+    ).join("\n");
+
   /** Heals everything and powers every host on, then waits until the cluster is whole again. */
   async function restore(): Promise<void> {
     await lab.heal(state, null);
@@ -166,7 +167,7 @@ describe("lab with Redfish BMCs: 3 hosts, 6 VMs, fast profile", {
     );
   }
 
-  it("a frozen Redfish BMC (bmc-fail) times out; the crashed host's VMs come back by lease expiry", async () => {
+  it("a frozen Redfish BMC (bmc-fail) times out; the crashed host's VMs come back by lease expiry", async (t) => {
     const master = await waitFor("one master", () => masterOf(state), 20_000);
     const victim = state.hosts.find((h) => h.name !== master)!;
     await lab.bmcFail(state, victim.name, true);
@@ -186,6 +187,16 @@ describe("lab with Redfish BMCs: 3 hosts, 6 VMs, fast profile", {
       () => allPlaced(state, [victim.name]),
       60_000,
     );
+    const failed = await waitFor(
+      "a failed fence of the frozen BMC in the logs",
+      async () =>
+        (await logs())
+          .split("\n")
+          .find((l) => l.includes('"fenceFailed"') && l.includes(`"subject":"${victim.name}"`)),
+      20_000,
+    );
+    t.diagnostic(`fence: ${failed.slice(0, 400)}`);
+    assert.match(await logs(), /"proof":"leaseExpired"/);
     assert.deepEqual(observer.violations, []);
     await restore();
     const healed = await driverFor(victim).status();
