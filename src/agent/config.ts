@@ -10,6 +10,7 @@ import { type ClusterSpec, fastTiming, type VmSpec } from "../core/cluster.ts";
 import type { DriverVmSpec, HeartbeatProbe } from "../drivers/driver.ts";
 import { lineOf, parseScenario, ScenarioError } from "../sim/scenario.ts";
 import {
+  bool,
   formatPath,
   Invalid,
   isMapping,
@@ -30,14 +31,33 @@ export interface PeerNetwork {
   port: number;
 }
 
-export interface BmcSettings {
-  driver: "ipmitool";
+interface BmcCommon {
   address: string;
   port: number;
   user: string;
   /** The password is read from this file, never given on a command line. */
   passwordFile: string;
 }
+
+/** IPMI over LAN (lanplus) through ipmitool; port default 623. */
+export interface IpmitoolBmcSettings extends BmcCommon {
+  driver: "ipmitool";
+}
+
+/** Redfish over HTTPS; port default 443. */
+export interface RedfishBmcSettings extends BmcCommon {
+  driver: "redfish";
+  /** Accept a self-signed certificate (lab BMCs). */
+  insecureTls: boolean;
+  /** File with the PEM certificate(s) to trust for this BMC instead of the system store. */
+  caFile?: string;
+  /** The ComputerSystem Id; default the only member of /redfish/v1/Systems. */
+  systemId?: string;
+}
+
+export type BmcSettings = IpmitoolBmcSettings | RedfishBmcSettings;
+
+export const bmcDrivers = ["ipmitool", "redfish"] as const;
 
 export interface VmRuntime {
   command: string[];
@@ -124,6 +144,42 @@ function section<T>(
   return out;
 }
 
+const commonBmcKeys = ["driver", "address", "port", "user", "passwordFile"];
+
+function bmcSettings(v: unknown, p: Path, sourceName: string): BmcSettings {
+  const o = mapping(v, p, [...commonBmcKeys, "insecureTls", "caFile", "systemId"]);
+  const driver = opt(o, "driver", p, text, "ipmitool");
+  const common = (defaultPort: number) => ({
+    address: req(o, "address", p, address),
+    port: opt(o, "port", p, portNumber, defaultPort),
+    user: req(o, "user", p, text),
+    passwordFile: resolveFrom(sourceName, req(o, "passwordFile", p, text)),
+  });
+  switch (driver) {
+    case "ipmitool":
+      mapping(v, p, commonBmcKeys); // the Redfish-only keys are mistakes here
+      return { driver, ...common(623) };
+    case "redfish": {
+      const caFile = opt(o, "caFile", p, text, undefined);
+      const systemId = opt(o, "systemId", p, text, undefined);
+      if (systemId !== undefined && !/^[A-Za-z0-9._~-]+$/.test(systemId))
+        throw new Invalid([...p, "systemId"], `must be a plain Redfish Id, got ${show(systemId)}`);
+      return {
+        driver,
+        ...common(443),
+        insecureTls: opt(o, "insecureTls", p, bool, false),
+        ...(caFile === undefined ? {} : { caFile: resolveFrom(sourceName, caFile) }),
+        ...(systemId === undefined ? {} : { systemId }),
+      };
+    }
+    default:
+      throw new Invalid(
+        [...p, "driver"],
+        `unknown BMC driver ${show(driver)}; known: ${bmcDrivers.join(", ")}`,
+      );
+  }
+}
+
 /** Parses cluster.yaml. Throws ScenarioError naming the path and line of a bad field. */
 export function parseClusterFile(source: string, sourceName: string): ClusterFile {
   const lineCounter = new LineCounter();
@@ -140,19 +196,7 @@ export function parseClusterFile(source: string, sourceName: string): ClusterFil
         port: opt(o, "port", p, portNumber, defaultAgentPort),
       };
     });
-    const bmcs = section(raw, "bmcs", (v, p) => {
-      const o = mapping(v, p, ["driver", "address", "port", "user", "passwordFile"]);
-      const driver = opt(o, "driver", p, text, "ipmitool");
-      if (driver !== "ipmitool")
-        throw new Invalid([...p, "driver"], `unknown BMC driver ${show(driver)}; known: ipmitool`);
-      return {
-        driver: "ipmitool" as const,
-        address: req(o, "address", p, address),
-        port: opt(o, "port", p, portNumber, 623),
-        user: req(o, "user", p, text),
-        passwordFile: resolveFrom(sourceName, req(o, "passwordFile", p, text)),
-      };
-    });
+    const bmcs = section(raw, "bmcs", (v, p) => bmcSettings(v, p, sourceName));
     const commands = section(raw, "commands", vmRuntime);
     for (const name of Object.keys(network))
       if (!hosts.has(name)) throw new Invalid(["network", name], "is not a host of this cluster");

@@ -28,6 +28,7 @@ export function addLabCommands(
     .option("--hosts <n>", "hosts", positiveInt("--hosts"), 5)
     .option("--vms <n>", "VMs", positiveInt("--vms"), 50)
     .option("--datastores <n>", "datastores", positiveInt("--datastores"), 2)
+    .option("--bmc <kind>", "the hosts' BMCs: ipmi (ipmi_sim) or redfish (HTTPS, self-signed)", "ipmi")
     .option("--no-bmc", "hosts without BMCs (the lease path only)")
     .option("--fast", "the fast timing profile (250 ms heartbeats)")
     .option("--isolation-response <r>", "leaveOn, powerOff or shutdown", "powerOff")
@@ -38,7 +39,7 @@ export function addLabCommands(
         hosts: number;
         vms: number;
         datastores: number;
-        bmc: boolean;
+        bmc: string | false;
         fast?: boolean;
         server?: boolean;
         dir: string;
@@ -48,8 +49,18 @@ export function addLabCommands(
         if (response !== "leaveOn" && response !== "powerOff" && response !== "shutdown") {
           throw new Error(`--isolation-response: expected leaveOn, powerOff or shutdown, got "${response}"`);
         }
+        const bmc = opts.bmc;
+        if (bmc !== false && bmc !== "ipmi" && bmc !== "redfish")
+          throw new Error(`--bmc: expected ipmi or redfish, got "${bmc}"`);
         await lab.up(
-          { ...opts, fast: opts.fast === true, server: opts.server === true, isolationResponse: response },
+          {
+            ...opts,
+            bmc: bmc !== false,
+            ...(bmc === false ? {} : { bmcKind: bmc }),
+            fast: opts.fast === true,
+            server: opts.server === true,
+            isolationResponse: response,
+          },
           io.out,
         );
       },

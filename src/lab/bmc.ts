@@ -1,9 +1,11 @@
-// The lab's BMCs: one real ipmi_sim per host on the gateway address, each on its own port, whose
-// power off and on run the host's power hook (kill every process of the namespace and take its link
-// down; bring it up and start the agent). They outlive `vigil lab up`; `down` stops them by pid.
+// The lab's BMCs: one real ipmi_sim (or Redfish BMC, `lab up --bmc redfish`) per host on the gateway
+// address, each on its own port, whose power off and on run the host's power hook (kill every process
+// of the namespace and take its link down; bring it up and start the agent). They outlive
+// `vigil lab up`; `down` stops them by pid, `bmc-fail` freezes them with SIGSTOP.
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { IpmiSim } from "../power/ipmi/ipmi-sim.ts";
+import { RedfishSim } from "../power/redfish/redfish-sim.ts";
 import { hostDir, type LabHost, type LabState } from "./lab.ts";
 import * as net from "./net.ts";
 
@@ -14,6 +16,22 @@ function pidFile(state: LabState, host: string): string {
 export async function startLabBmc(state: LabState, host: LabHost, hook: string): Promise<void> {
   if (host.bmcPort === null) return;
   const password = (await readFile(join(state.dir, "bmc.pw"), "utf8")).trim();
+  if (state.bmcKind === "redfish") {
+    const redfish = new RedfishSim({
+      address: net.gatewayAddress,
+      port: host.bmcPort,
+      user: "admin",
+      password,
+      systemId: host.name,
+      dir: join(hostDir(state, host.name), "bmc"),
+      onPowerOff: `${hook} set power 0`,
+      onPowerOn: `${hook} set power 1`,
+      keepAfterExit: true,
+    });
+    await redfish.start();
+    await writeFile(pidFile(state, host.name), String(redfish.pid ?? ""));
+    return;
+  }
   const bmc = new IpmiSim({
     address: net.gatewayAddress,
     port: host.bmcPort,

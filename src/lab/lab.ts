@@ -21,6 +21,9 @@ export const defaultLabDir = "/tmp/vigil-lab";
 const agentPort = 7410;
 const bmcPortBase = 9100;
 
+/** What the hosts' BMCs speak: ipmi_sim (IPMI over LAN) or the lab's Redfish BMC (HTTPS). */
+export type LabBmcKind = "ipmi" | "redfish";
+
 export interface LabHost {
   name: string;
   index: number;
@@ -34,6 +37,8 @@ export interface LabState {
   datastores: string[];
   vms: string[];
   bmc: boolean;
+  /** Absent in labs made before Redfish: ipmi. */
+  bmcKind?: LabBmcKind;
   timingProfile: "default" | "fast";
   isolationResponse: IsolationResponse;
   /** The hosts are managed by the lab's own `vigil server` (lab-server.ts); absent in older labs. */
@@ -46,6 +51,8 @@ export interface UpOptions {
   vms: number;
   datastores: number;
   bmc: boolean;
+  /** Default ipmi. */
+  bmcKind?: LabBmcKind;
   fast: boolean;
   isolationResponse?: IsolationResponse;
   /** Run a management server and let it configure the agents (VMs are then created through it). */
@@ -83,6 +90,7 @@ export async function up(options: UpOptions, say: (line: string) => void): Promi
     datastores: Array.from({ length: options.datastores }, (_, i) => `ds${i + 1}`),
     vms: options.server === true ? [] : Array.from({ length: options.vms }, (_, i) => `vm${i + 1}`),
     bmc: options.bmc,
+    bmcKind: options.bmcKind ?? "ipmi",
     timingProfile: options.fast ? "fast" : "default",
     isolationResponse: options.isolationResponse ?? "powerOff",
     server: options.server === true,
@@ -117,7 +125,7 @@ export async function up(options: UpOptions, say: (line: string) => void): Promi
   say(
     `lab up in ${state.dir}: ${state.hosts.length} hosts (${state.hosts.map((h) => `${h.name} ${h.address}`).join(", ")}), ` +
       `${state.vms.length} VMs, datastores ${state.datastores.join(", ")}, ` +
-      `${state.bmc ? "ipmi_sim BMCs" : "no BMCs"}, gateway ${net.gatewayAddress}`,
+      `${state.bmc ? (state.bmcKind === "redfish" ? "Redfish BMCs (HTTPS)" : "ipmi_sim BMCs") : "no BMCs"}, gateway ${net.gatewayAddress}`,
   );
   return state;
 }
@@ -174,6 +182,8 @@ function clusterYaml(state: LabState) {
               port: h.bmcPort,
               user: "admin",
               passwordFile: join(state.dir, "bmc.pw"),
+              // The lab's Redfish BMCs have self-signed certificates.
+              ...(state.bmcKind === "redfish" ? { driver: "redfish", insecureTls: true } : {}),
             },
           ]),
         )

@@ -70,6 +70,7 @@ export function renderCluster(b: ClusterBundle, secrets: SecretBox): RenderedCon
       port: h.oob_port,
       user: h.oob_user,
       passwordFile: bmcPasswordFile(h.name),
+      ...(h.oob_driver === "redfish" ? { insecureTls: asBool(h.oob_insecure_tls) } : {}),
     };
     fileSecrets[bmcPasswordFile(h.name)] = secrets.decrypt(h.oob_password_enc!);
   }

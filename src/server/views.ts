@@ -33,6 +33,8 @@ export interface HostView {
     port: number | null;
     user: string | null;
     passwordSet: boolean;
+    /** Redfish only: the BMC's certificate is not checked. */
+    insecureTls: boolean;
     enabled: boolean;
     powerState: string;
     fencing: boolean;
@@ -144,6 +146,7 @@ function hostView(
       port: h.oob_port,
       user: h.oob_user,
       passwordSet: h.oob_password_enc !== null,
+      insecureTls: asBool(h.oob_insecure_tls),
       enabled: asBool(h.oob_enabled),
       powerState: h.oob_power_state,
       fencing: hostFenceable(h),

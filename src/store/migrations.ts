@@ -141,6 +141,15 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    "0002-oobm-insecure-tls": {
+      async up(db: Kysely<unknown>) {
+        // Redfish BMCs speak HTTPS; lab and out-of-the-box BMCs have self-signed certificates.
+        await db.schema
+          .alterTable("hosts")
+          .addColumn("oob_insecure_tls", "integer", (c) => c.notNull().defaultTo(0))
+          .execute();
+      },
+    },
   };
 }
 

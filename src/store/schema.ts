@@ -46,6 +46,8 @@ export interface HostTable {
   oob_port: number | null;
   oob_user: string | null;
   oob_password_enc: string | null;
+  /** 1: the Redfish driver accepts any certificate from this host's BMC (self-signed lab BMCs). */
+  oob_insecure_tls: number;
   oob_enabled: number;
   oob_power_state: string;
   /** JSON: the host's last report (src/server/agent-reports.ts), or null. */

@@ -15,6 +15,8 @@ import { inspect, promisify } from "node:util";
 import { freeUdpPort, IpmiSim, ipmiToolsInstalled } from "../../src/power/ipmi/ipmi-sim.ts";
 import { IpmitoolDriver } from "../../src/power/ipmi/ipmitool-driver.ts";
 import { fenceWith, PowerError } from "../../src/power/power.ts";
+import { RedfishDriver } from "../../src/power/redfish/redfish-driver.ts";
+import { freeTcpPort, opensslInstalled, RedfishSim } from "../../src/power/redfish/redfish-sim.ts";
 import { SimPower } from "../../src/power/sim/sim-power.ts";
 import { powerContract } from "../contract/power.contract.ts";
 
@@ -50,6 +52,27 @@ powerContract(
     };
   },
   { skip: skipIpmi },
+);
+
+powerContract(
+  "RedfishDriver on RedfishSim (HTTPS)",
+  async () => {
+    const bmc = new RedfishSim({ password: "contract-Pw-8842", cycleOffMs: 300 });
+    await bmc.start();
+    return {
+      driver: bmc.driver(),
+      silent: new RedfishDriver({
+        address: "127.0.0.1",
+        port: await freeTcpPort(),
+        user: "admin",
+        password: "x-Pw-1",
+        insecureTls: true,
+      }),
+      silentFailsWithinMs: 2000,
+      close: () => bmc.stop(),
+    };
+  },
+  { skip: (await opensslInstalled()) ? false : "openssl is not installed; the Redfish driver is NOT tested" },
 );
 
 describe("fenceWith (the shared fence procedure)", () => {

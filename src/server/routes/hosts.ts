@@ -141,6 +141,7 @@ export function hostRoutes(app: App, ctx: ServerContext): void {
         oob_port: null,
         oob_user: null,
         oob_password_enc: null,
+        oob_insecure_tls: 0,
         oob_enabled: 0,
         oob_power_state: "Unknown",
         report: null,

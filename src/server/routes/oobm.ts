@@ -4,6 +4,7 @@
 import { Type } from "typebox";
 import { IpmitoolDriver } from "../../power/ipmi/ipmitool-driver.ts";
 import { type PowerDriver, PowerError } from "../../power/power.ts";
+import { RedfishDriver } from "../../power/redfish/redfish-driver.ts";
 import { sourceOf } from "../auth.ts";
 import type { ServerContext } from "../context.ts";
 import { ApiError } from "../errors.ts";
@@ -13,7 +14,16 @@ import { hostView } from "./hosts.ts";
 
 export const oobmDrivers = {
   ipmitool: "IPMI over LAN (lanplus) through ipmitool",
+  redfish: "Redfish over HTTPS (ComputerSystem.Reset); insecureTls for a self-signed BMC certificate",
 } as const;
+export type OobmDriver = keyof typeof oobmDrivers;
+
+/** The BMC port when none is given. */
+export const oobmDefaultPorts: Record<OobmDriver, number> = { ipmitool: 623, redfish: 443 };
+
+function isOobmDriver(name: string | null): name is OobmDriver {
+  return name !== null && Object.hasOwn(oobmDrivers, name);
+}
 
 export const powerActions = {
   ON: "power on",
@@ -26,16 +36,22 @@ export const powerActions = {
 export type PowerAction = keyof typeof powerActions;
 
 export function powerDriverFor(host: Host, password: string, timeoutMs: number): PowerDriver {
-  if (host.oob_driver === "ipmitool") {
-    return new IpmitoolDriver({
-      address: host.oob_address!,
-      port: host.oob_port ?? 623,
-      user: host.oob_user!,
-      password,
-      callTimeoutMs: timeoutMs,
-    });
+  const driver = host.oob_driver;
+  if (!isOobmDriver(driver))
+    throw new ApiError("unavailable", `out-of-band driver ${driver} is not available in this server`);
+  const common = {
+    address: host.oob_address!,
+    port: host.oob_port ?? oobmDefaultPorts[driver],
+    user: host.oob_user!,
+    password,
+    callTimeoutMs: timeoutMs,
+  };
+  switch (driver) {
+    case "ipmitool":
+      return new IpmitoolDriver(common);
+    case "redfish":
+      return new RedfishDriver({ ...common, insecureTls: host.oob_insecure_tls === 1 });
   }
-  throw new ApiError("unavailable", `out-of-band driver ${host.oob_driver} is not available in this server`);
 }
 
 const powerState = (s: "on" | "off") => (s === "on" ? "On" : "Off");
@@ -57,6 +73,7 @@ export function oobmRoutes(app: App, ctx: ServerContext): void {
             port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
             user: Type.String({ minLength: 1, maxLength: 64 }),
             password: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+            insecureTls: Type.Optional(Type.Boolean()),
           },
           { additionalProperties: false },
         ),
@@ -65,12 +82,20 @@ export function oobmRoutes(app: App, ctx: ServerContext): void {
     async (req) => {
       const host = await findByKey(db, "hosts", (req.params as IdParams).id);
       const b = req.body as {
-        driver: string;
+        driver: OobmDriver;
         address: string;
         port?: number;
         user: string;
         password?: string;
+        insecureTls?: boolean;
       };
+      if (b.insecureTls === true && b.driver !== "redfish")
+        throw new ApiError(
+          "invalidInput",
+          "body.insecureTls: only the redfish driver uses TLS",
+          "body.insecureTls",
+        );
+      const port = b.port ?? oobmDefaultPorts[b.driver];
       if (b.password === undefined && host.oob_password_enc === null)
         throw new ApiError(
           "invalidInput",
@@ -87,8 +112,9 @@ export function oobmRoutes(app: App, ctx: ServerContext): void {
             .set({
               oob_driver: b.driver,
               oob_address: b.address,
-              oob_port: b.port ?? 623,
+              oob_port: port,
               oob_user: b.user,
+              oob_insecure_tls: b.insecureTls === true ? 1 : 0,
               ...(b.password === undefined ? {} : { oob_password_enc: ctx.secrets.encrypt(b.password) }),
             })
             .where("id", "=", host.id)
@@ -99,11 +125,12 @@ export function oobmRoutes(app: App, ctx: ServerContext): void {
             vm: null,
             type: "oobmConfigured",
             level: "info",
-            message: `out-of-band management of ${host.name} set to ${b.driver} ${b.user}@${b.address}:${b.port ?? 623}`,
+            message: `out-of-band management of ${host.name} set to ${b.driver} ${b.user}@${b.address}:${port}${b.insecureTls === true ? " (certificate not checked)" : ""}`,
             data: {
               driver: b.driver,
               address: b.address,
-              port: b.port ?? 623,
+              port,
+              insecureTls: b.insecureTls === true,
               passwordChanged: b.password !== undefined,
             },
           },
