@@ -12,7 +12,7 @@ import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import * as lab from "../../src/lab/lab.ts";
 import { RedfishDriver } from "../../src/power/redfish/redfish-driver.ts";
-import { DoubleRunObserver, waitFor } from "./helpers.ts";
+import { DoubleRunObserver, takeLabLock, waitFor } from "./helpers.ts";
 
 const execFileP = promisify(execFile);
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
@@ -47,8 +47,10 @@ describe("lab with Redfish BMCs: 3 hosts, 6 VMs, fast profile", {
   let state: lab.LabState;
   let observer: DoubleRunObserver;
   let password: string;
+  let release: () => void = () => {};
 
   before(async () => {
+    release = await takeLabLock();
     const dir = await mkdtemp(join(tmpdir(), "vigil-lab-redfish-"));
     state = await lab.up(
       { dir, hosts: 3, vms: 6, datastores: 2, bmc: true, bmcKind: "redfish", fast: true },
@@ -63,6 +65,7 @@ describe("lab with Redfish BMCs: 3 hosts, 6 VMs, fast profile", {
   after(async () => {
     observer?.stop();
     if (state !== undefined) await lab.down(state.dir, () => {});
+    release();
   });
 
   const driverFor = (host: lab.LabHost) =>

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as lab from "../../src/lab/lab.ts";
-import { DoubleRunObserver, sleep, waitFor } from "./helpers.ts";
+import { DoubleRunObserver, sleep, takeLabLock, waitFor } from "./helpers.ts";
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
@@ -51,10 +51,13 @@ async function masterOf(state: lab.LabState): Promise<string | null> {
 }
 
 /** A lab with its double-run observer, once every VM runs once. */
+let releaseLock: () => void = () => {};
+
 async function startLab(
   prefix: string,
   options: Omit<lab.UpOptions, "dir">,
 ): Promise<{ state: lab.LabState; observer: DoubleRunObserver }> {
+  releaseLock = await takeLabLock();
   const dir = await mkdtemp(join(tmpdir(), prefix));
   const state = await lab.up({ dir, ...options }, () => {});
   const observer = new DoubleRunObserver(() => placement(state));
@@ -69,6 +72,7 @@ async function stopLab(
 ): Promise<void> {
   observer?.stop();
   if (state !== undefined) await lab.down(state.dir, () => {});
+  releaseLock();
 }
 
 describe("lab: 3 hosts, 9 VMs, fast profile", {
