@@ -98,6 +98,24 @@ export function buildProgram(): Command {
       await runHostProcess("keeper", opts.config);
     });
   program
+    .command("start")
+    .description(
+      "try Vigil: a server with hosts to manage (as root the lab, else simulated hosts on loopback), HA on, a few VMs",
+    )
+    .option("--hosts <n>", "hosts", positiveInt("--hosts"), 3)
+    .action(async (opts: { hosts: number }) => {
+      const { startDemo } = await import("../lab/demo.ts");
+      const demo = await startDemo(opts, io.out);
+      const stop = demo.stop;
+      if (stop === null) return;
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+      await stop();
+      io.out("stopped: server, hosts and VMs");
+    });
+  program
     .command("server")
     .description("run the management server (REST API, events, out-of-band management)")
     .option("--data-dir <dir>", "SQLite database, secret key and first admin token", defaultServerDataDir)

@@ -103,20 +103,51 @@ export async function stopLabServer(server: LabServer): Promise<void> {
   process.kill(pid, "SIGKILL");
 }
 
-async function call(server: LabServer, method: string, path: string, body?: unknown): Promise<unknown> {
-  const token = (await readFile(server.adminTokenFile, "utf8")).trim();
-  const res = await fetch(`${server.url}/api/v1${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const answer = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
-  if (!res.ok)
-    throw new Error(`lab server: ${method} ${path}: ${res.status} ${answer?.error?.message ?? "no message"}`);
-  return answer;
+export type ApiCall = (method: string, path: string, body?: unknown) => Promise<unknown>;
+
+/** Calls the server's API with the token in `tokenFile`; a refusal throws with the server's message. */
+export function apiCaller(url: string, tokenFile: string): ApiCall {
+  return async (method, path, body) => {
+    const token = (await readFile(tokenFile, "utf8")).trim();
+    const res = await fetch(`${url}/api/v1${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const answer = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
+    if (!res.ok)
+      throw new Error(`${method} ${path}: ${res.status} ${answer?.error?.message ?? "no message"}`);
+    return answer;
+  };
+}
+
+export interface ClusterToRegister {
+  settings: object;
+  datastores: { name: string; path: string }[];
+  hosts: { name: string; address: string; agentPort: number }[];
+}
+
+/** Registers a zone, a cluster, its datastores and hosts; hands each host's enrollment token on. */
+export async function registerCluster(
+  api: ApiCall,
+  cluster: ClusterToRegister,
+  enrollToken: (host: string, token: string) => Promise<void>,
+): Promise<void> {
+  await api("POST", "/zones", { name: labZone });
+  await api("POST", "/clusters", { name: labCluster, zone: labZone, settings: cluster.settings });
+  for (const ds of cluster.datastores) await api("POST", "/datastores", { ...ds, cluster: labCluster });
+  for (const host of cluster.hosts) {
+    const answer = (await api("POST", "/hosts", {
+      ...host,
+      cluster: labCluster,
+      cpus: 64,
+      memoryMiB: 262_144,
+    })) as { enrollmentToken: string };
+    await enrollToken(host.name, answer.enrollmentToken);
+  }
 }
 
 /** Registers the lab's zone, cluster, datastores and hosts; writes each host's enrollment token. */
@@ -126,31 +157,17 @@ export async function registerLab(
   enrollTokenFile: (host: string) => string,
   agentPort: number,
 ): Promise<void> {
-  await call(server, "POST", "/zones", { name: labZone });
-  await call(server, "POST", "/clusters", {
-    name: labCluster,
-    zone: labZone,
-    settings: {
-      timingProfile: state.timingProfile,
-      responses: { ...defaultClusterSettings.responses, isolation: state.isolationResponse },
-      isolationAddresses: [net.gatewayAddress],
+  await registerCluster(
+    apiCaller(server.url, server.adminTokenFile),
+    {
+      settings: {
+        timingProfile: state.timingProfile,
+        responses: { ...defaultClusterSettings.responses, isolation: state.isolationResponse },
+        isolationAddresses: [net.gatewayAddress],
+      },
+      datastores: state.datastores.map((ds) => ({ name: ds, path: join(state.dir, "ds", ds) })),
+      hosts: state.hosts.map((h) => ({ name: h.name, address: h.address, agentPort })),
     },
-  });
-  for (const ds of state.datastores)
-    await call(server, "POST", "/datastores", {
-      name: ds,
-      cluster: labCluster,
-      path: join(state.dir, "ds", ds),
-    });
-  for (const host of state.hosts) {
-    const answer = (await call(server, "POST", "/hosts", {
-      name: host.name,
-      cluster: labCluster,
-      address: host.address,
-      agentPort,
-      cpus: 64,
-      memoryMiB: 262_144,
-    })) as { enrollmentToken: string };
-    await writeFile(enrollTokenFile(host.name), answer.enrollmentToken, { mode: 0o600 });
-  }
+    (host, token) => writeFile(enrollTokenFile(host), token, { mode: 0o600 }),
+  );
 }
