@@ -319,19 +319,16 @@ export function parseAgentConfig(source: string, sourceName: string): AgentConfi
         : o[key] === undefined
           ? cached(cachedName)
           : resolveFrom(sourceName, text(o[key], [key]));
-    const datastores = opt(
-      o,
-      "datastores",
-      [],
-      (v, p) => {
-        if (!isMapping(v)) throw new Invalid(p, `must map datastore names to paths, got ${show(v)}`);
-        const out: Record<string, string> = {};
-        for (const [name, path] of Object.entries(v))
-          out[name] = resolveFrom(sourceName, text(path, [...p, name]));
-        return out;
-      },
-      {},
-    );
+    const readPaths: Read<Record<string, string>> = (v, p) => {
+      if (!isMapping(v)) throw new Invalid(p, `must map datastore names to paths, got ${show(v)}`);
+      const out: Record<string, string> = {};
+      for (const [name, path] of Object.entries(v))
+        out[name] = resolveFrom(sourceName, text(path, [...p, name]));
+      return out;
+    };
+    // With a server, a datastore not named here is mounted where the server says.
+    const datastores =
+      server === null ? req(o, "datastores", [], readPaths) : opt(o, "datastores", [], readPaths, {});
     return {
       host: req(o, "host", [], text),
       clusterFile: pathOf("clusterFile", "cluster.yaml"),

@@ -119,6 +119,7 @@ describe("agent with a server", { timeout: 120_000 }, () => {
       applyConfig: (cluster) => applied.push(cluster.spec.vms.map((v) => v.name)),
       log: quiet,
     });
+    sync.stop(); // no background loop: the test drives each sync with once()
     const vm = await s.call("POST", "/api/v1/vms", {
       name: "web1",
       cluster: "c1",
