@@ -5,6 +5,7 @@ import type { EngineEvent } from "./events.ts";
 import type { HostState } from "./host-states.ts";
 import type { AgentEffect } from "./io.ts";
 import type { AgentRole, HeartbeatMsg, RestartProof } from "./records.ts";
+import type { VmListCache } from "./vm-lists.ts";
 
 /** What this host's datastore reads show about another host's heartbeat on one datastore. */
 export interface DatastoreHeartbeatView {
@@ -118,6 +119,8 @@ export interface MasterState {
   leases: Map<string, { epoch: number; holder: string; poweredOffEpoch: number; readAtMs: number }>;
   /** Where each VM was last reported running, with the epoch. */
   runningOn: Map<string, RunningVm>;
+  /** What `runningOn` was last built from (see running-on.ts); an empty list forces a rebuild. */
+  runningOnSignature: unknown[];
   /** Bumped whenever membership or capacity changes; unplaced VMs are re-planned then. */
   capacityGeneration: number;
   lastPlannedGeneration: number;
@@ -171,6 +174,8 @@ export interface AgentState {
   fenceCounts: Map<string, number>;
   isolation: IsolationState;
   local: Map<string, LocalVm>;
+  /** The last heartbeat and keeper VM lists built from `local`, reused while unchanged. */
+  vmLists: VmListCache;
   pendingStarts: Map<string, PendingStart>;
   /** Highest epoch per VM this host reported down: it never starts that epoch again (rule 6). */
   endedEpochs: Map<string, number>;

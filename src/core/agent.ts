@@ -21,6 +21,7 @@ import {
 import { ensureHostViews, onFenceResult, onHeartbeatsRead, readHeartbeats, stepMaster } from "./master.ts";
 import { onPowerOnRequested } from "./power-on.ts";
 import { onMasterLeaseCreated, onVmRecordsRead, onVmStartFailed } from "./restart.ts";
+import { newVmListCache } from "./vm-lists.ts";
 
 export function initAgent(
   self: string,
@@ -62,6 +63,7 @@ export function initAgent(
       waitingAlarmed: false,
     },
     local: new Map(),
+    vmLists: newVmListCache(),
     pendingStarts: new Map(),
     endedEpochs: new Map(),
     listedOnce: false,

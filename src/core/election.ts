@@ -4,7 +4,8 @@
 import { type AgentState, betterCandidate, emit, sortedKeys } from "./agent-state.ts";
 import type { AgentEffect } from "./io.ts";
 import { becomeMaster, dropMaster } from "./master.ts";
-import type { HeartbeatMsg, VmEpoch } from "./records.ts";
+import type { HeartbeatMsg } from "./records.ts";
+import { heartbeatVmList } from "./vm-lists.ts";
 
 export function datastoresSeen(state: AgentState): number {
   const host = state.hostSpecs.get(state.self);
@@ -117,14 +118,7 @@ export function onHeartbeat(state: AgentState, msg: HeartbeatMsg, out: AgentEffe
 }
 
 export function ownHeartbeat(state: AgentState): HeartbeatMsg {
-  const vms: VmEpoch[] = [];
-  for (const [name, vm] of state.local) {
-    if (vm.state === "down") continue;
-    const entry: VmEpoch = { vm: name, epoch: vm.epoch };
-    if (vm.state === "starting") entry.starting = true;
-    if (vm.lastGuestHeartbeatMs !== null) entry.guestOk = true;
-    vms.push(entry);
-  }
+  const vms = heartbeatVmList(state);
   return {
     type: "heartbeat",
     from: state.self,

@@ -13,6 +13,7 @@ import {
   type StartVmMsg,
 } from "./records.ts";
 import { onVmStartFailed } from "./restart.ts";
+import { keeperVmList } from "./vm-lists.ts";
 
 function newLocal(
   agent: AgentState,
@@ -171,9 +172,15 @@ function writePoweredOff(
 }
 
 export function onVmsListed(state: AgentState, listed: ListedVm[], out: AgentEffect[]): void {
-  const seen = new Set<string>();
+  // Every listed VM is in `local` after this loop (adopted if new), so when the listing names as
+  // many distinct VMs as `local` holds, none vanished and the scan below can be skipped.
+  let distinct = 0;
+  let previous: string | null = null;
+  let sorted = true;
   for (const item of listed) {
-    seen.add(item.vm);
+    if (previous === null || item.vm > previous) distinct += 1;
+    else if (item.vm !== previous) sorted = false;
+    previous = item.vm;
     const vm = state.local.get(item.vm);
     if (vm === undefined) {
       // Adopt what runs here: VMs kept running through an agent restart, or migrated in.
@@ -197,11 +204,14 @@ export function onVmsListed(state: AgentState, listed: ListedVm[], out: AgentEff
     // The driver reports the last heartbeat it saw; keep ours if it has none (a hung guest).
     if (item.lastGuestHeartbeatMs !== null) vm.lastGuestHeartbeatMs = item.lastGuestHeartbeatMs;
   }
-  for (const name of sortedKeys(state.local)) {
-    if (seen.has(name)) continue;
-    const vm = state.local.get(name)!;
-    if (vm.state === "down" || vm.state === "starting") continue;
-    vanished(state, name, vm, out);
+  if (!sorted || distinct !== state.local.size) {
+    const seen = new Set(listed.map((item) => item.vm));
+    for (const name of sortedKeys(state.local)) {
+      if (seen.has(name)) continue;
+      const vm = state.local.get(name)!;
+      if (vm.state === "down" || vm.state === "starting") continue;
+      vanished(state, name, vm, out);
+    }
   }
   if (!state.listedOnce) {
     state.listedOnce = true;
@@ -409,11 +419,13 @@ export function stopForIsolation(
 export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
   const timing = state.spec.timing;
   requestReconcileReads(state, out);
-  const vms: { vm: string; epoch: number }[] = [];
-  // Each VM's decision is independent of the others, so map order (deterministic) will do.
-  for (const [name, vm] of [...state.local]) {
-    const spec = state.vmSpecs.get(name);
+  // The VMs not down before this pass: a VM restarted below is reported from the next tick on.
+  const vms = keeperVmList(state);
+  // Each VM's decision is independent of the others, so map order (deterministic) will do. The
+  // pass only deletes the entry it visits, which Map iteration allows.
+  for (const [name, vm] of state.local) {
     if (vm.state === "down") {
+      const spec = state.vmSpecs.get(name);
       if (vm.reportDown) {
         if (spec !== undefined && state.fencedDatastores.has(spec.datastore)) continue;
         state.local.delete(name);
@@ -435,7 +447,6 @@ export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
       }
       continue;
     }
-    vms.push({ vm: name, epoch: vm.epoch });
     if (
       vm.state === "stopping" &&
       vm.stopMode === "shutdown" &&

@@ -7,15 +7,15 @@ import {
   emit,
   type HostView,
   type MasterState,
-  type RunningVm,
   sortedKeys,
 } from "./agent-state.ts";
 import { stepEvacuations } from "./evacuation.ts";
 import type { HostState } from "./host-states.ts";
 import type { AgentEffect, AgentInput } from "./io.ts";
 import { noteMasterLeaseForIsolation } from "./isolation.ts";
-import { recordFormatVersion, type VmEpoch } from "./records.ts";
+import { recordFormatVersion } from "./records.ts";
 import { stepRestarts } from "./restart.ts";
+import { rebuildRunningOn } from "./running-on.ts";
 
 const fenceAttemptsMax = 3;
 
@@ -36,6 +36,7 @@ export function becomeMaster(state: AgentState, out: AgentEffect[]): void {
     restarts: new Map(),
     leases: new Map(),
     runningOn: new Map(),
+    runningOnSignature: [],
     capacityGeneration: 1,
     lastPlannedGeneration: 0,
     haTagAlarmed: false,
@@ -344,74 +345,4 @@ function setHostState(
   view.stateSinceMs = state.nowMs;
   master.capacityGeneration += 1;
   emit(out, { type: "hostStateChanged", host: state.self, subject: name, state: next });
-}
-
-function heartbeatFresh(state: AgentState, host: string): boolean {
-  for (const views of state.dsView.values()) {
-    const age = unchangedForMs(views.get(host));
-    if (age >= 0 && age < state.spec.timing.datastoreHeartbeatStaleMs) return true;
-  }
-  return false;
-}
-
-/** Where VMs run, from slaves' heartbeats and, for hosts the master cannot hear, their datastore records. */
-function rebuildRunningOn(state: AgentState, master: MasterState): void {
-  const running = new Map<string, RunningVm>();
-  const put = (vm: VmEpoch, host: string) => {
-    const seen = running.get(vm.vm);
-    if (seen !== undefined && seen.epoch >= vm.epoch) return;
-    running.set(vm.vm, {
-      host,
-      epoch: vm.epoch,
-      starting: vm.starting === true,
-      guestOk: vm.guestOk === true,
-    });
-  };
-  for (const [name, vm] of state.local) {
-    if (vm.state !== "down") {
-      put(
-        {
-          vm: name,
-          epoch: vm.epoch,
-          starting: vm.state === "starting",
-          guestOk: vm.lastGuestHeartbeatMs !== null,
-        },
-        state.self,
-      );
-    }
-  }
-  for (const name of sortedKeys(master.hosts)) {
-    const view = master.hosts.get(name)!;
-    switch (view.state) {
-      case "connected":
-      case "maintenance":
-      case "standby":
-        for (const vm of view.lastHeartbeat?.vms ?? []) put(vm, name);
-        break;
-      case "unreachable":
-        // Silent on the network and on storage: its VMs are suspect; proofs decide if they restart.
-        if (!heartbeatFresh(state, name)) break;
-        for (const ds of [...state.dsView.keys()].sort()) {
-          for (const vm of state.dsView.get(ds)!.get(name)?.vms ?? []) put(vm, name);
-        }
-        break;
-      case "partitioned":
-      case "isolated":
-      case "election":
-      case "master":
-        for (const ds of [...state.dsView.keys()].sort()) {
-          for (const vm of state.dsView.get(ds)!.get(name)?.vms ?? []) put(vm, name);
-        }
-        break;
-      case "dead":
-      case "fencing":
-      case "fenced":
-        break;
-      default: {
-        const never: never = view.state;
-        throw new Error(`unhandled host state ${String(never)}`);
-      }
-    }
-  }
-  master.runningOn = running;
 }

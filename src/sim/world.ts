@@ -90,6 +90,8 @@ export class World {
   readonly hosts = new Map<string, SimHost>();
   readonly copies = new Map<string, SimVm[]>();
   private readonly byHost = new Map<string, Set<SimVm>>();
+  /** The copies on a host sorted by VM name, as listings show them; dropped when the host's copies change. */
+  private readonly sortedByHost = new Map<string, SimVm[]>();
   readonly datastores = new Map<string, SimDatastore>();
   readonly timeline: TimelineEntry[] = [];
   readonly observers: WorldObserver[] = [];
@@ -557,6 +559,7 @@ export class World {
   }
 
   private indexCopy(copy: SimVm, host: string | null): void {
+    this.sortedByHost.delete(host ?? copy.host);
     if (host === null) {
       this.byHost.get(copy.host)?.delete(copy);
       return;
@@ -569,9 +572,19 @@ export class World {
     set.add(copy);
   }
 
+  private sortedCopiesOn(host: string): SimVm[] {
+    let sorted = this.sortedByHost.get(host);
+    if (sorted === undefined) {
+      // Stable sort of the oldest-first index: copies of one VM keep their age order.
+      sorted = this.copiesOn(host).sort((a, b) => (a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : 0));
+      this.sortedByHost.set(host, sorted);
+    }
+    return sorted;
+  }
+
   private listVms(host: SimHost): ListedVm[] {
     const listed: ListedVm[] = [];
-    for (const copy of this.copiesOn(host.spec.name)) {
+    for (const copy of this.sortedCopiesOn(host.spec.name)) {
       const localStart = host.clockOffsetMs + copy.startedAtMs * host.clockRate;
       const booted = copy.state === "running" && this.nowMs - copy.startedAtMs >= this.sim.vmStartMs;
       const lastBeat = !booted ? null : copy.guestHung ? copy.hungAtMs : this.nowMs;
@@ -583,7 +596,7 @@ export class World {
         startedAtMs: localStart,
       });
     }
-    return listed.sort((a, b) => (a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : 0));
+    return listed;
   }
 
   addCopy(host: string, spec: VmSpec, epoch: number, state: SimVm["state"]): SimVm {
