@@ -494,8 +494,9 @@ export function leaseValid(state: AgentState, datastore: string): boolean {
 /** VM and application monitoring: reset a VM whose guest stopped sending heartbeats (vSphere's VMCP-less VM monitoring). */
 function monitorGuest(state: AgentState, name: string, vm: LocalVm, out: AgentEffect[]): void {
   const settings = state.monitoring;
+  if (settings === null) return;
   const spec = state.vmSpecs.get(name);
-  if (settings === null || spec === undefined || !spec.guestHeartbeat) return;
+  if (spec === undefined || !spec.guestHeartbeat) return;
   if (state.nowMs - vm.startedAtMs < settings.minUptimeMs) return;
   const last = vm.lastGuestHeartbeatMs ?? vm.startedAtMs;
   if (state.nowMs - last < settings.failureIntervalMs) return;

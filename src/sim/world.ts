@@ -92,6 +92,8 @@ export class World {
   private readonly byHost = new Map<string, Set<SimVm>>();
   /** The copies on a host sorted by VM name, as listings show them; dropped when the host's copies change. */
   private readonly sortedByHost = new Map<string, SimVm[]>();
+  /** The last listing of each host and the sorted copies it was made from. */
+  private readonly listings = new Map<string, { copies: SimVm[]; listed: ListedVm[] }>();
   readonly datastores = new Map<string, SimDatastore>();
   readonly timeline: TimelineEntry[] = [];
   readonly observers: WorldObserver[] = [];
@@ -582,21 +584,44 @@ export class World {
     return sorted;
   }
 
+  /** What one copy shows in a listing. */
+  private listedItem(host: SimHost, copy: SimVm): ListedVm {
+    const localStart = host.clockOffsetMs + copy.startedAtMs * host.clockRate;
+    const booted = copy.state === "running" && this.nowMs - copy.startedAtMs >= this.sim.vmStartMs;
+    // Only guests set up to send heartbeats report them, as with the real drivers.
+    const lastBeat =
+      !booted || !copy.spec.guestHeartbeat ? null : copy.guestHung ? copy.hungAtMs : this.nowMs;
+    return {
+      vm: copy.vm,
+      epoch: copy.epoch,
+      state: copy.state,
+      lastGuestHeartbeatMs: lastBeat === null ? null : host.clockOffsetMs + lastBeat * host.clockRate,
+      startedAtMs: localStart,
+    };
+  }
+
+  /** The host's listing, sorted by VM name; the previous array while every item would be equal. */
   private listVms(host: SimHost): ListedVm[] {
-    const listed: ListedVm[] = [];
-    for (const copy of this.sortedCopiesOn(host.spec.name)) {
-      const localStart = host.clockOffsetMs + copy.startedAtMs * host.clockRate;
-      const booted = copy.state === "running" && this.nowMs - copy.startedAtMs >= this.sim.vmStartMs;
-      const lastBeat = !booted ? null : copy.guestHung ? copy.hungAtMs : this.nowMs;
-      listed.push({
-        vm: copy.vm,
-        epoch: copy.epoch,
-        state: copy.state,
-        lastGuestHeartbeatMs: lastBeat === null ? null : host.clockOffsetMs + lastBeat * host.clockRate,
-        startedAtMs: localStart,
-      });
-    }
+    const copies = this.sortedCopiesOn(host.spec.name);
+    const cached = this.listings.get(host.spec.name);
+    if (cached !== undefined && cached.copies === copies && this.listingCurrent(host, copies, cached.listed))
+      return cached.listed;
+    const listed = copies.map((copy) => this.listedItem(host, copy));
+    this.listings.set(host.spec.name, { copies, listed });
     return listed;
+  }
+
+  private listingCurrent(host: SimHost, copies: SimVm[], listed: ListedVm[]): boolean {
+    for (let i = 0; i < copies.length; i++) {
+      const copy = copies[i]!;
+      const item = listed[i]!;
+      if (item.epoch !== copy.epoch || item.state !== copy.state) return false;
+      if (item.startedAtMs !== host.clockOffsetMs + copy.startedAtMs * host.clockRate) return false;
+      // A heartbeat time moves on every listing; a null one changes only when a guest boots.
+      if (item.lastGuestHeartbeatMs !== null || this.listedItem(host, copy).lastGuestHeartbeatMs !== null)
+        return false;
+    }
+    return true;
   }
 
   addCopy(host: string, spec: VmSpec, epoch: number, state: SimVm["state"]): SimVm {
