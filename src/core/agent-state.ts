@@ -121,6 +121,8 @@ export interface MasterState {
   runningOn: Map<string, RunningVm>;
   /** What `runningOn` was last built from (see running-on.ts); an empty list forces a rebuild. */
   runningOnSignature: unknown[];
+  /** The configured VMs (`vms`) missing from `runningOn` (that exact map), for restart tracking. */
+  notRunning: { runningOn: Map<string, RunningVm> | null; vms: VmSpec[] | null; specs: VmSpec[] };
   /** Bumped whenever membership or capacity changes; unplaced VMs are re-planned then. */
   capacityGeneration: number;
   lastPlannedGeneration: number;

@@ -6,6 +6,7 @@ import { onHeartbeat, sendHeartbeats, stepElection } from "./election.ts";
 import type { AgentEffect, AgentInput } from "./io.ts";
 import { endIsolation, onIsolationPing, stepIsolation } from "./isolation.ts";
 import { assertNever } from "./keeper.ts";
+import { onKeeperReport } from "./keeper-report.ts";
 import {
   onConfirmDown,
   onLocalLeaseCreated,
@@ -152,9 +153,7 @@ export function agentStep(state: AgentState, input: AgentInput): AgentEffect[] {
       onVmsListed(state, input.vms, out);
       break;
     case "keeperReport":
-      state.fencedDatastores = new Set(input.fencedDatastores);
-      state.leaseRenewedAtMs = new Map(Object.entries(input.renewedAtMs));
-      state.fenceCounts = new Map(Object.entries(input.fenceCounts));
+      onKeeperReport(state, input);
       break;
     case "maintenanceRequested":
       state.maintenance = input.enable;

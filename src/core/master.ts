@@ -13,11 +13,13 @@ import { stepEvacuations } from "./evacuation.ts";
 import type { HostState } from "./host-states.ts";
 import type { AgentEffect, AgentInput } from "./io.ts";
 import { noteMasterLeaseForIsolation } from "./isolation.ts";
-import { recordFormatVersion } from "./records.ts";
+import { recordFormatVersion, type VmEpoch } from "./records.ts";
 import { stepRestarts } from "./restart.ts";
 import { rebuildRunningOn } from "./running-on.ts";
 
 const fenceAttemptsMax = 3;
+/** The VM list of a host without a heartbeat record: shared, so an unchanged absence is an unchanged list. */
+const noVms: VmEpoch[] = [];
 
 export function readHeartbeats(state: AgentState, out: AgentEffect[]): void {
   for (const datastore of readableDatastores(state)) out.push({ type: "readHeartbeats", datastore });
@@ -37,6 +39,7 @@ export function becomeMaster(state: AgentState, out: AgentEffect[]): void {
     leases: new Map(),
     runningOn: new Map(),
     runningOnSignature: [],
+    notRunning: { runningOn: null, vms: null, specs: [] },
     capacityGeneration: 1,
     lastPlannedGeneration: 0,
     haTagAlarmed: false,
@@ -134,14 +137,23 @@ export function onHeartbeatsRead(
     if (state.master !== null && (view === undefined || view.incarnation !== incarnation)) {
       state.master.capacityGeneration += 1;
     }
-    views.set(host.name, {
+    // Nobody keeps a view across steps, so it is updated in place (one read per datastore per tick
+    // sees every host's heartbeat changed).
+    const seen: DatastoreHeartbeatView = view ?? {
       incarnation,
       counter,
-      firstSeenMs: state.nowMs,
-      lastReadIssuedMs: input.issuedAtMs,
-      isolated: record?.isolated ?? false,
-      vms: record?.vms ?? [],
-    });
+      firstSeenMs: 0,
+      lastReadIssuedMs: 0,
+      isolated: false,
+      vms: noVms,
+    };
+    seen.incarnation = incarnation;
+    seen.counter = counter;
+    seen.firstSeenMs = state.nowMs;
+    seen.lastReadIssuedMs = input.issuedAtMs;
+    seen.isolated = record?.isolated ?? false;
+    seen.vms = record?.vms ?? noVms;
+    if (view === undefined) views.set(host.name, seen);
   }
   const lease = input.masterLease;
   const previous = state.masterLeaseView.get(input.datastore);
