@@ -3,7 +3,7 @@
 import type { ClusterSpec, HostSpec, MonitoringSettings, VmSpec } from "./cluster.ts";
 import type { EngineEvent } from "./events.ts";
 import type { HostState } from "./host-states.ts";
-import type { AgentEffect } from "./io.ts";
+import type { AgentEffect, ListedVm } from "./io.ts";
 import type { AgentRole, HeartbeatMsg, RestartProof } from "./records.ts";
 import type { VmListCache } from "./vm-lists.ts";
 
@@ -176,8 +176,15 @@ export interface AgentState {
   fenceCounts: Map<string, number>;
   isolation: IsolationState;
   local: Map<string, LocalVm>;
+  /**
+   * Bumped (localChanged) whenever a VM is added to or removed from `local`, or its state, epoch,
+   * start time, guest heartbeat or migration changes: caches of what `local` shows compare it.
+   */
+  localVersion: number;
   /** The last heartbeat and keeper VM lists built from `local`, reused while unchanged. */
   vmLists: VmListCache;
+  /** The last hypervisor listing applied, and `localVersion` right after. */
+  lastListing: { vms: ListedVm[] | null; localVersion: number };
   pendingStarts: Map<string, PendingStart>;
   /** Highest epoch per VM this host reported down: it never starts that epoch again (rule 6). */
   endedEpochs: Map<string, number>;
@@ -209,6 +216,11 @@ export function indexSpec(state: AgentState, spec: ClusterSpec): void {
   state.hostSpecs = new Map(spec.hosts.map((h) => [h.name, h]));
   state.vmSpecs = new Map(spec.vms.map((v) => [v.name, v]));
   state.monitoring = !spec.monitoringEnabled ? null : spec.monitoring;
+}
+
+/** Call after any change to `local` that its caches could see (see `localVersion`). */
+export function localChanged(state: AgentState): void {
+  state.localVersion += 1;
 }
 
 export function emit(out: AgentEffect[], event: EngineEvent): void {

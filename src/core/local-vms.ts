@@ -1,7 +1,7 @@
 // The VMs this host runs: starts the master asked for (after checking the lease), local restarts of
 // crashed VMs, guest-heartbeat resets, evacuation for maintenance, and the poweredoff records that
 // let the master restart a VM elsewhere (DESIGN section 3, proof 3 and rule 6).
-import { type AgentState, emit, type LocalVm, sortedKeys } from "./agent-state.ts";
+import { type AgentState, emit, type LocalVm, localChanged, sortedKeys } from "./agent-state.ts";
 import type { AgentEffect, AgentInput, ListedVm, VmRecords } from "./io.ts";
 import { readableDatastores } from "./master.ts";
 import {
@@ -124,6 +124,7 @@ export function reconcile(
     const vm = newLocal(state, datastore, pending.epoch, "starting", state.nowMs, pending.proof);
     vm.requestedBy = pending.from;
     state.local.set(record.vm, vm);
+    localChanged(state);
     out.push({ type: "startVm", spec, epoch: pending.epoch });
   }
   const pendingReconcile = state.reconcilePending;
@@ -172,6 +173,9 @@ function writePoweredOff(
 }
 
 export function onVmsListed(state: AgentState, listed: ListedVm[], out: AgentEffect[]): void {
+  // Applying a listing twice changes nothing: the same (unchanged, shared) listing again, with no
+  // change to the local VMs since, is skipped.
+  if (listed === state.lastListing.vms && state.localVersion === state.lastListing.localVersion) return;
   // Every listed VM is in `local` after this loop (adopted if new), so when the listing names as
   // many distinct VMs as `local` holds, none vanished and the scan below can be skipped.
   let distinct = 0;
@@ -194,15 +198,25 @@ export function onVmsListed(state: AgentState, listed: ListedVm[], out: AgentEff
       );
       adopted.lastGuestHeartbeatMs = item.lastGuestHeartbeatMs;
       state.local.set(item.vm, adopted);
+      localChanged(state);
       continue;
     }
     if (vm.state === "down") continue;
+    const { state: stateBefore, epoch: epochBefore, startedAtMs: startedBefore } = vm;
+    const beatBefore = vm.lastGuestHeartbeatMs;
     if (vm.state !== "stopping") vm.state = item.state;
     vm.epoch = Math.max(vm.epoch, item.epoch);
     // A reset this host just issued may not show in the listing yet.
     vm.startedAtMs = Math.max(vm.startedAtMs, item.startedAtMs);
     // The driver reports the last heartbeat it saw; keep ours if it has none (a hung guest).
     if (item.lastGuestHeartbeatMs !== null) vm.lastGuestHeartbeatMs = item.lastGuestHeartbeatMs;
+    if (
+      vm.state !== stateBefore ||
+      vm.epoch !== epochBefore ||
+      vm.startedAtMs !== startedBefore ||
+      vm.lastGuestHeartbeatMs !== beatBefore
+    )
+      localChanged(state);
   }
   if (!sorted || distinct !== state.local.size) {
     const seen = new Set(listed.map((item) => item.vm));
@@ -217,6 +231,7 @@ export function onVmsListed(state: AgentState, listed: ListedVm[], out: AgentEff
     state.listedOnce = true;
     state.reconcilePending = new Set(state.hostSpecs.get(state.self)?.datastores ?? []);
   }
+  state.lastListing = { vms: listed, localVersion: state.localVersion };
 }
 
 /** Reads each datastore's VM records once it is readable (a booting keeper has renewed nothing yet). */
@@ -237,6 +252,7 @@ function requestReconcileReads(state: AgentState, out: AgentEffect[]): void {
 function vanished(state: AgentState, name: string, vm: LocalVm, out: AgentEffect[]): void {
   const spec = state.vmSpecs.get(name);
   if (vm.migration === "migrating") return; // migrateResult says how it ended
+  localChanged(state);
   if (vm.stopReason !== null) {
     vm.state = "down";
     vm.reportDown = true;
@@ -283,6 +299,7 @@ export function onVmStartResult(
 ): void {
   const vm = state.local.get(input.vm);
   if (vm === undefined || vm.state !== "starting" || vm.epoch !== input.epoch) return;
+  localChanged(state);
   if (input.ok) {
     vm.state = "running";
     vm.startedAtMs = state.nowMs;
@@ -317,6 +334,7 @@ export function onMigrateRequest(state: AgentState, msg: MigrateVmMsg, out: Agen
   const vm = state.local.get(msg.vm);
   const spec = state.vmSpecs.get(msg.vm);
   if (vm === undefined || spec === undefined || vm.state !== "running" || vm.migration !== "none") return;
+  localChanged(state);
   if (!state.liveMigration) {
     stopForHa(state, msg.vm, vm, "maintenance", "shutdown", out);
     return;
@@ -355,6 +373,7 @@ export function onLocalLeaseCreated(
   }
   const vm = state.local.get(input.vm);
   if (vm === undefined || vm.migration !== "claiming" || vm.migrationEpoch !== input.epoch) return false;
+  localChanged(state);
   if (!input.ok) {
     // Another epoch exists: this copy's lease is gone (rule 7).
     vm.migration = "none";
@@ -374,6 +393,7 @@ export function onMigrateResult(
 ): void {
   const vm = state.local.get(input.vm);
   if (vm === undefined || vm.migration !== "migrating") return;
+  localChanged(state);
   if (input.ok) {
     state.local.delete(input.vm);
     emit(out, {
@@ -399,6 +419,7 @@ function stopForHa(
   mode: LocalVm["stopMode"],
   out: AgentEffect[],
 ): void {
+  localChanged(state);
   vm.stopReason = reason;
   vm.stopMode = mode;
   vm.stopIssuedAtMs = state.nowMs;
@@ -429,6 +450,7 @@ export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
       if (vm.reportDown) {
         if (spec !== undefined && state.fencedDatastores.has(spec.datastore)) continue;
         state.local.delete(name);
+        localChanged(state);
         writePoweredOff(state, name, vm.epoch, vm.stopReason ?? "stopped", out);
       } else if (spec !== undefined && leaseLostSince(state, spec.datastore, vm)) {
         vm.stopReason = "lostLease";
@@ -440,6 +462,7 @@ export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
         canRunHere(state, spec.datastore)
       ) {
         vm.localRestarts += 1;
+        localChanged(state);
         vm.state = "starting";
         vm.startProof = "localRestart";
         vm.startedAtMs = state.nowMs;
@@ -516,6 +539,7 @@ function monitorGuest(state: AgentState, name: string, vm: LocalVm, out: AgentEf
     return;
   }
   vm.resetTimesMs.push(state.nowMs);
+  localChanged(state);
   vm.startedAtMs = state.nowMs;
   vm.lastGuestHeartbeatMs = null;
   out.push({ type: "resetVm", vm: name });

@@ -1,6 +1,7 @@
 // The lists of this host's VMs that go out on every tick: in the network heartbeat and in the
 // keeper's datastore heartbeat. They rarely change, so each tick reuses the previous list when its
 // contents would be equal: no garbage per tick, and receivers can tell "unchanged" by identity.
+// While `localVersion` has not moved they are reused without even comparing.
 // The lists are shared by reference and must never be mutated.
 import type { AgentState, LocalVm } from "./agent-state.ts";
 import type { VmEpoch } from "./records.ts";
@@ -9,17 +10,22 @@ import type { VmEpoch } from "./records.ts";
 export interface VmListCache {
   /** For the network heartbeat: every VM not down, with its starting and guest flags. */
   heartbeat: VmEpoch[];
+  /** The agent's `localVersion` the heartbeat list was last checked against. */
+  heartbeatVersion: number;
   /** For the keeper's datastore heartbeat: every VM not down, name and epoch only. */
   keeper: VmEpoch[];
+  keeperVersion: number;
 }
 
 export function newVmListCache(): VmListCache {
-  return { heartbeat: [], keeper: [] };
+  return { heartbeat: [], heartbeatVersion: -1, keeper: [], keeperVersion: -1 };
 }
 
 /** The VMs this host runs (not down), in `state.local` order, with starting and guest flags. */
 export function heartbeatVmList(state: AgentState): VmEpoch[] {
   const cached = state.vmLists.heartbeat;
+  if (state.vmLists.heartbeatVersion === state.localVersion) return cached;
+  state.vmLists.heartbeatVersion = state.localVersion;
   let index = 0;
   let same = true;
   for (const [name, vm] of state.local) {
@@ -57,6 +63,8 @@ function heartbeatEntry(name: string, vm: LocalVm): VmEpoch {
 /** The VMs this host runs (not down), in `state.local` order: what the keeper renews leases for. */
 export function keeperVmList(state: AgentState): VmEpoch[] {
   const cached = state.vmLists.keeper;
+  if (state.vmLists.keeperVersion === state.localVersion) return cached;
+  state.vmLists.keeperVersion = state.localVersion;
   let index = 0;
   let same = true;
   for (const [name, vm] of state.local) {
