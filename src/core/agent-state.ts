@@ -152,8 +152,11 @@ export interface IsolationState {
 export interface AgentState {
   self: string;
   spec: ClusterSpec;
-  hostSpecs: Map<string, HostSpec>;
-  vmSpecs: Map<string, VmSpec>;
+  /** Shared between agents of one spec object: read only. */
+  hostSpecs: ReadonlyMap<string, HostSpec>;
+  vmSpecs: ReadonlyMap<string, VmSpec>;
+  /** The configured VMs of each datastore, in configuration order (shared, read only). */
+  vmNamesByDatastore: ReadonlyMap<string, readonly string[]>;
   monitoring: MonitoringSettings | null;
   isolationAddresses: string[];
   /** The driver can live-migrate. */
@@ -211,10 +214,38 @@ export interface AgentOptions {
   autostart?: string[];
 }
 
+/**
+ * The name indexes of one configuration, built once and shared by every agent that runs it (the
+ * simulator runs a hundred of them on one spec object). Nobody mutates them: a new configuration
+ * is a new spec object and gets its own.
+ */
+interface SpecIndexes {
+  hosts: Map<string, HostSpec>;
+  vms: Map<string, VmSpec>;
+  vmNamesByDatastore: Map<string, string[]>;
+}
+const specIndexes = new WeakMap<ClusterSpec, SpecIndexes>();
+
 export function indexSpec(state: AgentState, spec: ClusterSpec): void {
+  let indexes = specIndexes.get(spec);
+  if (indexes === undefined) {
+    const vmNamesByDatastore = new Map<string, string[]>();
+    for (const vm of spec.vms) {
+      const names = vmNamesByDatastore.get(vm.datastore) ?? [];
+      names.push(vm.name);
+      vmNamesByDatastore.set(vm.datastore, names);
+    }
+    indexes = {
+      hosts: new Map(spec.hosts.map((h) => [h.name, h])),
+      vms: new Map(spec.vms.map((v) => [v.name, v])),
+      vmNamesByDatastore,
+    };
+    specIndexes.set(spec, indexes);
+  }
   state.spec = spec;
-  state.hostSpecs = new Map(spec.hosts.map((h) => [h.name, h]));
-  state.vmSpecs = new Map(spec.vms.map((v) => [v.name, v]));
+  state.hostSpecs = indexes.hosts;
+  state.vmSpecs = indexes.vms;
+  state.vmNamesByDatastore = indexes.vmNamesByDatastore;
   state.monitoring = !spec.monitoringEnabled ? null : spec.monitoring;
 }
 

@@ -35,6 +35,7 @@ export function initAgent(
     spec,
     hostSpecs: new Map(),
     vmSpecs: new Map(),
+    vmNamesByDatastore: new Map(),
     monitoring: null,
     isolationAddresses: options.isolationAddresses ?? ["gateway"],
     liveMigration: options.liveMigration ?? true,

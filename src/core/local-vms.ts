@@ -243,7 +243,7 @@ function requestReconcileReads(state: AgentState, out: AgentEffect[]): void {
     if (!pending.has(datastore) || state.reconcileRequested.has(datastore) || !leaseValid(state, datastore))
       continue;
     state.reconcileRequested.add(datastore);
-    const vms = state.spec.vms.filter((v) => v.datastore === datastore).map((v) => v.name);
+    const vms = [...(state.vmNamesByDatastore.get(datastore) ?? [])];
     out.push({ type: "readVmRecords", datastore, vms });
   }
 }

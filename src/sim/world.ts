@@ -370,8 +370,9 @@ export class World {
           const records: VmRecords[] = [];
           const corrupt: string[] = [];
           if (ok && ds !== undefined) {
+            const anyCorrupt = ds.corrupt.size > 0;
             for (const vm of effect.vms) {
-              if (ds.corrupt.has(`vms/${vm}`)) {
+              if (anyCorrupt && ds.corrupt.has(`vms/${vm}`)) {
                 corrupt.push(`vms/${vm}`);
                 continue;
               }
