@@ -123,6 +123,8 @@ export interface MasterState {
   runningOnSignature: unknown[];
   /** The configured VMs (`vms`) missing from `runningOn` (that exact map), for restart tracking. */
   notRunning: { runningOn: Map<string, RunningVm> | null; vms: VmSpec[] | null; specs: VmSpec[] };
+  /** `hosts` keys sorted (see sortedHostNames). */
+  sortedHostNames: string[];
   /** Bumped whenever membership or capacity changes; unplaced VMs are re-planned then. */
   capacityGeneration: number;
   lastPlannedGeneration: number;
@@ -184,6 +186,8 @@ export interface AgentState {
    * start time, guest heartbeat or migration changes: caches of what `local` shows compare it.
    */
   localVersion: number;
+  /** The `localVersion` at which every local VM ran with nothing to do on a tick (see stepLocalVms). */
+  quietLocalVersion: number;
   /** The last heartbeat and keeper VM lists built from `local`, reused while unchanged. */
   vmLists: VmListCache;
   /** The last hypervisor listing applied, and `localVersion` right after. */

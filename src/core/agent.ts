@@ -66,6 +66,7 @@ export function initAgent(
     },
     local: new Map(),
     localVersion: 0,
+    quietLocalVersion: -1,
     vmLists: newVmListCache(),
     lastListing: { vms: null, localVersion: -1 },
     pendingStarts: new Map(),

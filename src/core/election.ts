@@ -3,7 +3,7 @@
 // maintenance or standby, isolated hosts and hosts being fenced do not stand.
 import { type AgentState, betterCandidate, emit, sortedKeys } from "./agent-state.ts";
 import type { AgentEffect } from "./io.ts";
-import { becomeMaster, dropMaster } from "./master.ts";
+import { becomeMaster, dropMaster, sortedHostNames } from "./master.ts";
 import type { HeartbeatMsg } from "./records.ts";
 import { heartbeatVmList } from "./vm-lists.ts";
 
@@ -137,7 +137,7 @@ export function ownHeartbeat(state: AgentState): HeartbeatMsg {
 
 function fencingList(state: AgentState): string[] {
   const list: string[] = [];
-  for (const name of sortedKeys(state.master!.hosts)) {
+  for (const name of sortedHostNames(state.master!)) {
     const view = state.master!.hosts.get(name)!;
     if (view.fence === "fencing" || view.state === "dead") list.push(name);
   }

@@ -444,7 +444,7 @@ export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
   const vms = keeperVmList(state);
   // Each VM's decision is independent of the others, so map order (deterministic) will do. The
   // pass only deletes the entry it visits, which Map iteration allows.
-  for (const [name, vm] of state.local) {
+  for (const [name, vm] of localVmsNeedingAttention(state)) {
     if (vm.state === "down") {
       const spec = state.vmSpecs.get(name);
       if (vm.reportDown) {
@@ -492,6 +492,23 @@ export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
     emit(out, { type: "maintenanceEntered", host: state.self });
   }
   out.push({ type: "keeperStatus", isolated: state.isolation.state === "isolated", vms });
+}
+
+const noLocalVms = new Map<string, LocalVm>();
+
+/**
+ * VMs that all run, with no local restart to forget and no monitoring or maintenance to apply,
+ * need nothing on a tick: then the pass is skipped. Whether they are so changes only with
+ * `localVersion` (a local restart changes the state too), so it is judged once per version.
+ */
+function localVmsNeedingAttention(state: AgentState): Map<string, LocalVm> {
+  if (state.monitoring !== null || state.maintenance) return state.local;
+  if (state.quietLocalVersion === state.localVersion) return noLocalVms;
+  for (const vm of state.local.values()) {
+    if (vm.state !== "running" || vm.localRestarts !== 0) return state.local;
+  }
+  state.quietLocalVersion = state.localVersion;
+  return noLocalVms;
 }
 
 /** The keeper fenced the VM's datastore after this host got the VM: its lease is lost for good (rule 7). */

@@ -40,6 +40,7 @@ export function becomeMaster(state: AgentState, out: AgentEffect[]): void {
     runningOn: new Map(),
     runningOnSignature: [],
     notRunning: { runningOn: null, vms: null, specs: [] },
+    sortedHostNames: [],
     capacityGeneration: 1,
     lastPlannedGeneration: 0,
     haTagAlarmed: false,
@@ -77,6 +78,12 @@ function masterLeaseWrite(
       isolated: released,
     },
   };
+}
+
+/** The names of `master.hosts`, sorted; views are only ever added, so the size tells when to sort again. */
+export function sortedHostNames(master: MasterState): string[] {
+  if (master.sortedHostNames.length !== master.hosts.size) master.sortedHostNames = sortedKeys(master.hosts);
+  return master.sortedHostNames;
 }
 
 /** Every host of the configuration has a view; hosts added later start as unreachable. */
@@ -204,7 +211,7 @@ export function stepMaster(state: AgentState, out: AgentEffect[]): void {
   const master = state.master!;
   readHeartbeats(state, out);
   writeMasterLeases(state, master, out);
-  for (const name of sortedKeys(master.hosts)) classify(state, master, name, out);
+  for (const name of sortedHostNames(master)) classify(state, master, name, out);
   rebuildRunningOn(state, master);
   stepEvacuations(state, out);
   stepRestarts(state, out);

@@ -1,8 +1,8 @@
 // Where the master believes each VM runs: from its own VMs, its slaves' network heartbeats and, for
 // hosts it cannot hear, their datastore heartbeats. Rebuilt only when one of those sources changed:
 // the sources are immutable lists shared by reference, so "unchanged" is a cheap identity check.
-import { type AgentState, type MasterState, type RunningVm, sortedKeys } from "./agent-state.ts";
-import { unchangedForMs } from "./master.ts";
+import type { AgentState, MasterState, RunningVm } from "./agent-state.ts";
+import { sortedHostNames, unchangedForMs } from "./master.ts";
 import type { VmEpoch } from "./records.ts";
 import { heartbeatVmList } from "./vm-lists.ts";
 
@@ -35,7 +35,7 @@ function collectSources(state: AgentState, master: MasterState): Sources {
       add(host, state.dsView.get(ds)!.get(host)?.vms);
     }
   };
-  for (const name of sortedKeys(master.hosts)) {
+  for (const name of sortedHostNames(master)) {
     const view = master.hosts.get(name)!;
     sources.signature.push(name, view.state);
     switch (view.state) {

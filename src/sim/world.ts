@@ -39,6 +39,10 @@ export interface SimHost {
   bmcFailed: boolean;
   startFailures: number;
   watchdogDeadlineMs: number;
+  /** The copies here sorted by VM name, as listings show them; null once the copies here change. */
+  sortedCopies: SimVm[] | null;
+  /** The last listing and the sorted copies it was made from. */
+  listing: { copies: SimVm[]; listed: ListedVm[] } | null;
 }
 
 export interface SimVm {
@@ -90,10 +94,6 @@ export class World {
   readonly hosts = new Map<string, SimHost>();
   readonly copies = new Map<string, SimVm[]>();
   private readonly byHost = new Map<string, Set<SimVm>>();
-  /** The copies on a host sorted by VM name, as listings show them; dropped when the host's copies change. */
-  private readonly sortedByHost = new Map<string, SimVm[]>();
-  /** The last listing of each host and the sorted copies it was made from. */
-  private readonly listings = new Map<string, { copies: SimVm[]; listed: ListedVm[] }>();
   readonly datastores = new Map<string, SimDatastore>();
   readonly timeline: TimelineEntry[] = [];
   readonly observers: WorldObserver[] = [];
@@ -143,6 +143,8 @@ export class World {
       bmcFailed: false,
       startFailures: 0,
       watchdogDeadlineMs: Number.POSITIVE_INFINITY,
+      sortedCopies: null,
+      listing: null,
     };
     this.hosts.set(spec.name, host);
     if (announce) {
@@ -562,7 +564,8 @@ export class World {
   }
 
   private indexCopy(copy: SimVm, host: string | null): void {
-    this.sortedByHost.delete(host ?? copy.host);
+    const simHost = this.hosts.get(host ?? copy.host);
+    if (simHost !== undefined) simHost.sortedCopies = null;
     if (host === null) {
       this.byHost.get(copy.host)?.delete(copy);
       return;
@@ -575,12 +578,12 @@ export class World {
     set.add(copy);
   }
 
-  private sortedCopiesOn(host: string): SimVm[] {
-    let sorted = this.sortedByHost.get(host);
-    if (sorted === undefined) {
+  private sortedCopiesOn(host: SimHost): SimVm[] {
+    let sorted = host.sortedCopies;
+    if (sorted === null) {
       // Stable sort of the oldest-first index: copies of one VM keep their age order.
-      sorted = this.copiesOn(host).sort((a, b) => (a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : 0));
-      this.sortedByHost.set(host, sorted);
+      sorted = this.copiesOn(host.spec.name).sort((a, b) => (a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : 0));
+      host.sortedCopies = sorted;
     }
     return sorted;
   }
@@ -603,12 +606,12 @@ export class World {
 
   /** The host's listing, sorted by VM name; the previous array while every item would be equal. */
   private listVms(host: SimHost): ListedVm[] {
-    const copies = this.sortedCopiesOn(host.spec.name);
-    const cached = this.listings.get(host.spec.name);
-    if (cached !== undefined && cached.copies === copies && this.listingCurrent(host, copies, cached.listed))
+    const copies = this.sortedCopiesOn(host);
+    const cached = host.listing;
+    if (cached !== null && cached.copies === copies && this.listingCurrent(host, copies, cached.listed))
       return cached.listed;
     const listed = copies.map((copy) => this.listedItem(host, copy));
-    this.listings.set(host.spec.name, { copies, listed });
+    host.listing = { copies, listed };
     return listed;
   }
 
