@@ -53,7 +53,7 @@ export class EventQueue {
       if (first >= n) break;
       let best = first;
       let bestItem = heap[first]!;
-      const end = first + arity < n ? first + arity : n;
+      const end = Math.min(first + arity, n);
       for (let c = first + 1; c < end; c++) {
         const child = heap[c]!;
         if (child.atMs < bestItem.atMs || (child.atMs === bestItem.atMs && child.seq < bestItem.seq)) {
