@@ -24,6 +24,9 @@ import { onPowerOnRequested } from "./power-on.ts";
 import { onMasterLeaseCreated, onVmRecordsRead, onVmStartFailed } from "./restart.ts";
 import { newVmListCache } from "./vm-lists.ts";
 
+/** Effects are never mutated, so this one, sent on every tick, is shared. */
+const listVmsEffect: AgentEffect = { type: "listVms" };
+
 export function initAgent(
   self: string,
   spec: ClusterSpec,
@@ -98,7 +101,7 @@ export function agentStep(state: AgentState, input: AgentInput): AgentEffect[] {
       stepLocalVms(state, out);
       sendHeartbeats(state, out);
       // Last, so the listing reflects this tick's starts, stops and resets.
-      out.push({ type: "listVms" });
+      out.push(listVmsEffect);
       break;
     case "message":
       switch (input.msg.type) {

@@ -7,6 +7,9 @@ import { becomeMaster, dropMaster, sortedHostNames } from "./master.ts";
 import type { HeartbeatMsg } from "./records.ts";
 import { heartbeatVmList } from "./vm-lists.ts";
 
+/** A slave's heartbeat fences nobody; messages are never mutated, so one empty list serves all. */
+const notFencing: string[] = [];
+
 export function datastoresSeen(state: AgentState): number {
   const host = state.hostSpecs.get(state.self);
   if (host === undefined) return 0;
@@ -130,7 +133,7 @@ export function ownHeartbeat(state: AgentState): HeartbeatMsg {
     isolated: state.isolation.state === "isolated",
     maintenance: state.maintenance,
     standby: state.standby,
-    fencing: state.master === null ? [] : fencingList(state),
+    fencing: state.master === null ? notFencing : fencingList(state),
     vms,
   };
 }

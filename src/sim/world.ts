@@ -446,9 +446,14 @@ export class World {
       case "listVms":
         this.reply(host, generation, { type: "vmsListed", vms: this.listVms(host) });
         break;
-      case "keeperStatus":
-        this.toKeeper(host, { type: "agentStatus", isolated: effect.isolated, vms: effect.vms });
+      case "keeperStatus": {
+        // Sent on every tick; the same (shared) list and flag again would change nothing.
+        const keeper = host.keeper;
+        const unchanged = keeper !== null && keeper.vms === effect.vms && keeper.isolated === effect.isolated;
+        if (!unchanged || this.nowMs < host.pausedUntilMs)
+          this.toKeeper(host, { type: "agentStatus", isolated: effect.isolated, vms: effect.vms });
         break;
+      }
       case "emitEvent":
         this.recordEvent(effect.event);
         break;
