@@ -340,6 +340,67 @@ export class World {
       case "ping":
         this.ping(host, effect.target);
         break;
+      case "readHeartbeats":
+      case "writeMasterLease":
+      case "readVmRecords":
+      case "createLease":
+      case "writePoweredOff":
+        this.execAgentStorage(host, effect);
+        break;
+      case "fenceHost":
+        this.fence(host, effect.host, generation);
+        break;
+      case "startVm":
+        this.startVm(host, effect.spec, effect.epoch, generation);
+        break;
+      case "stopVm":
+        this.stopVm(host, effect.vm, effect.mode);
+        break;
+      case "resetVm":
+        for (const copy of this.copiesOn(host.spec.name)) {
+          if (copy.vm !== effect.vm) continue;
+          copy.guestHung = false;
+          copy.startedAtMs = this.nowMs;
+          copy.generation += 1;
+        }
+        break;
+      case "migrateVm":
+        this.migrateVm(host, effect.vm, effect.target, effect.epoch, generation);
+        break;
+      case "listVms":
+        this.reply(host, generation, { type: "vmsListed", vms: this.listVms(host) });
+        break;
+      case "keeperStatus": {
+        // Sent on every tick; the same (shared) list and flag again would change nothing.
+        const keeper = host.keeper;
+        const unchanged = keeper !== null && keeper.vms === effect.vms && keeper.isolated === effect.isolated;
+        if (!unchanged || this.nowMs < host.pausedUntilMs)
+          this.toKeeper(host, { type: "agentStatus", isolated: effect.isolated, vms: effect.vms });
+        break;
+      }
+      case "emitEvent":
+        this.recordEvent(effect.event);
+        break;
+      default: {
+        const never: never = effect;
+        throw new Error(`unhandled effect ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /**
+   * The agent's datastore I/O. Apart from execAgent so that its completion closures do not make
+   * every effect (most are sends and listings) allocate a closure context.
+   */
+  private execAgentStorage(
+    host: SimHost,
+    effect: Extract<
+      AgentEffect,
+      { type: "readHeartbeats" | "writeMasterLease" | "readVmRecords" | "createLease" | "writePoweredOff" }
+    >,
+  ): void {
+    const generation = host.agentGeneration;
+    switch (effect.type) {
       case "readHeartbeats": {
         const issuedAtMs = this.localMs(host);
         this.storageOp(host, effect.datastore, (ok) => {
@@ -423,40 +484,6 @@ export class World {
           all.set(effect.record.vm, records);
         });
         break;
-      case "fenceHost":
-        this.fence(host, effect.host, generation);
-        break;
-      case "startVm":
-        this.startVm(host, effect.spec, effect.epoch, generation);
-        break;
-      case "stopVm":
-        this.stopVm(host, effect.vm, effect.mode);
-        break;
-      case "resetVm":
-        for (const copy of this.copiesOn(host.spec.name)) {
-          if (copy.vm !== effect.vm) continue;
-          copy.guestHung = false;
-          copy.startedAtMs = this.nowMs;
-          copy.generation += 1;
-        }
-        break;
-      case "migrateVm":
-        this.migrateVm(host, effect.vm, effect.target, effect.epoch, generation);
-        break;
-      case "listVms":
-        this.reply(host, generation, { type: "vmsListed", vms: this.listVms(host) });
-        break;
-      case "keeperStatus": {
-        // Sent on every tick; the same (shared) list and flag again would change nothing.
-        const keeper = host.keeper;
-        const unchanged = keeper !== null && keeper.vms === effect.vms && keeper.isolated === effect.isolated;
-        if (!unchanged || this.nowMs < host.pausedUntilMs)
-          this.toKeeper(host, { type: "agentStatus", isolated: effect.isolated, vms: effect.vms });
-        break;
-      }
-      case "emitEvent":
-        this.recordEvent(effect.event);
-        break;
       default: {
         const never: never = effect;
         throw new Error(`unhandled effect ${JSON.stringify(never)}`);
@@ -470,39 +497,16 @@ export class World {
   }
 
   private execKeeper(host: SimHost, effect: KeeperEffect): void {
-    const generation = host.keeperGeneration;
     switch (effect.type) {
       case "writeHeartbeat":
-        this.storageOp(host, effect.datastore, (ok) => {
-          if (ok) this.datastores.get(effect.datastore)!.heartbeats.set(host.spec.name, effect.record);
-          if (host.keeperGeneration === generation) {
-            this.toKeeper(host, {
-              type: "heartbeatWritten",
-              datastore: effect.datastore,
-              issuedAtMs: effect.issuedAtMs,
-              ok,
-            });
-          }
-        });
+        this.writeHeartbeat(host, effect.datastore, effect.issuedAtMs, effect.record);
         break;
       case "killVmsOnDatastore":
-        for (const copy of this.copiesOn(host.spec.name)) {
-          if (copy.spec.datastore === effect.datastore)
-            this.at(killDelayMs, () => this.removeCopy(copy, "self-fence"));
-        }
+        this.killVmsOnDatastore(host, effect.datastore);
         break;
-      case "armWatchdog": {
-        const deadline = this.simTimeOf(host, effect.deadlineMs);
-        host.watchdogDeadlineMs = deadline;
-        this.queue.push(Math.max(this.nowMs, deadline), () => {
-          if (host.watchdogDeadlineMs !== deadline || !host.powered) return;
-          const victims = this.copiesOn(host.spec.name);
-          if (victims.length === 0) return;
-          this.record(host.spec.name, "watchdog", `watchdog fired: ${victims.length} VM(s) killed`);
-          for (const copy of victims) this.removeCopy(copy, "watchdog");
-        });
+      case "armWatchdog":
+        this.armWatchdog(host, effect.deadlineMs);
         break;
-      }
       case "disarmWatchdog":
         host.watchdogDeadlineMs = Number.POSITIVE_INFINITY;
         break;
@@ -522,6 +526,41 @@ export class World {
         throw new Error(`unhandled effect ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  // The keeper's effects that complete later, apart from execKeeper so that its other effects do
+  // not allocate a closure context.
+  private writeHeartbeat(
+    host: SimHost,
+    datastore: string,
+    issuedAtMs: number,
+    record: HostHeartbeatRecord,
+  ): void {
+    const generation = host.keeperGeneration;
+    this.storageOp(host, datastore, (ok) => {
+      if (ok) this.datastores.get(datastore)!.heartbeats.set(host.spec.name, record);
+      if (host.keeperGeneration === generation) {
+        this.toKeeper(host, { type: "heartbeatWritten", datastore, issuedAtMs, ok });
+      }
+    });
+  }
+
+  private killVmsOnDatastore(host: SimHost, datastore: string): void {
+    for (const copy of this.copiesOn(host.spec.name)) {
+      if (copy.spec.datastore === datastore) this.at(killDelayMs, () => this.removeCopy(copy, "self-fence"));
+    }
+  }
+
+  private armWatchdog(host: SimHost, deadlineLocalMs: number): void {
+    const deadline = this.simTimeOf(host, deadlineLocalMs);
+    host.watchdogDeadlineMs = deadline;
+    this.queue.push(Math.max(this.nowMs, deadline), () => {
+      if (host.watchdogDeadlineMs !== deadline || !host.powered) return;
+      const victims = this.copiesOn(host.spec.name);
+      if (victims.length === 0) return;
+      this.record(host.spec.name, "watchdog", `watchdog fired: ${victims.length} VM(s) killed`);
+      for (const copy of victims) this.removeCopy(copy, "watchdog");
+    });
   }
 
   // ---- BMC ---------------------------------------------------------------------------------
