@@ -14,7 +14,6 @@ import {
   onMigrateResult,
   onStartRequest,
   onVmStartResult,
-  onVmsListed,
   reconcile,
   refusePendingStarts,
   stepLocalVms,
@@ -22,6 +21,7 @@ import {
 import { ensureHostViews, onFenceResult, onHeartbeatsRead, readHeartbeats, stepMaster } from "./master.ts";
 import { onPowerOnRequested } from "./power-on.ts";
 import { onMasterLeaseCreated, onVmRecordsRead, onVmStartFailed } from "./restart.ts";
+import { onVmsListed } from "./vm-listing.ts";
 import { newVmListCache } from "./vm-lists.ts";
 
 /** Effects are never mutated, so this one, sent on every tick, is shared. */
