@@ -14,6 +14,7 @@ import type {
   Message,
   PoweredOffRecord,
 } from "../core/records.ts";
+import { hostListing } from "./listing.ts";
 import { EventQueue } from "./queue.ts";
 import { Rng } from "./rng.ts";
 import type { SimSettings } from "./scenario-types.ts";
@@ -368,7 +369,10 @@ export class World {
         this.migrateVm(host, effect.vm, effect.target, effect.epoch, generation);
         break;
       case "listVms":
-        this.reply(host, generation, { type: "vmsListed", vms: this.listVms(host) });
+        this.reply(host, generation, {
+          type: "vmsListed",
+          vms: hostListing(host, () => this.copiesOn(host.spec.name), this.nowMs, this.sim.vmStartMs),
+        });
         break;
       case "keeperStatus": {
         // Sent on every tick; the same (shared) list and flag again would change nothing.
@@ -620,56 +624,6 @@ export class World {
       this.byHost.set(host, set);
     }
     set.add(copy);
-  }
-
-  private sortedCopiesOn(host: SimHost): SimVm[] {
-    let sorted = host.sortedCopies;
-    if (sorted === null) {
-      // Stable sort of the oldest-first index: copies of one VM keep their age order.
-      sorted = this.copiesOn(host.spec.name).sort((a, b) => (a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : 0));
-      host.sortedCopies = sorted;
-    }
-    return sorted;
-  }
-
-  /** What one copy shows in a listing. */
-  private listedItem(host: SimHost, copy: SimVm): ListedVm {
-    const localStart = host.clockOffsetMs + copy.startedAtMs * host.clockRate;
-    const booted = copy.state === "running" && this.nowMs - copy.startedAtMs >= this.sim.vmStartMs;
-    // Only guests set up to send heartbeats report them, as with the real drivers.
-    const lastBeat =
-      !booted || !copy.spec.guestHeartbeat ? null : copy.guestHung ? copy.hungAtMs : this.nowMs;
-    return {
-      vm: copy.vm,
-      epoch: copy.epoch,
-      state: copy.state,
-      lastGuestHeartbeatMs: lastBeat === null ? null : host.clockOffsetMs + lastBeat * host.clockRate,
-      startedAtMs: localStart,
-    };
-  }
-
-  /** The host's listing, sorted by VM name; the previous array while every item would be equal. */
-  private listVms(host: SimHost): ListedVm[] {
-    const copies = this.sortedCopiesOn(host);
-    const cached = host.listing;
-    if (cached !== null && cached.copies === copies && this.listingCurrent(host, copies, cached.listed))
-      return cached.listed;
-    const listed = copies.map((copy) => this.listedItem(host, copy));
-    host.listing = { copies, listed };
-    return listed;
-  }
-
-  private listingCurrent(host: SimHost, copies: SimVm[], listed: ListedVm[]): boolean {
-    for (let i = 0; i < copies.length; i++) {
-      const copy = copies[i]!;
-      const item = listed[i]!;
-      if (item.epoch !== copy.epoch || item.state !== copy.state) return false;
-      if (item.startedAtMs !== host.clockOffsetMs + copy.startedAtMs * host.clockRate) return false;
-      // A heartbeat time moves on every listing; a null one changes only when a guest boots.
-      if (item.lastGuestHeartbeatMs !== null || this.listedItem(host, copy).lastGuestHeartbeatMs !== null)
-        return false;
-    }
-    return true;
   }
 
   addCopy(host: string, spec: VmSpec, epoch: number, state: SimVm["state"]): SimVm {
