@@ -108,7 +108,12 @@ export function onHeartbeat(state: AgentState, msg: HeartbeatMsg, out: AgentEffe
   state.lastHeardMs.set(msg.from, state.nowMs);
   state.lastHeardAnyMs = state.nowMs;
   if (msg.role === "master") {
-    state.fencingHosts = new Set(msg.fencing);
+    // Every master heartbeat carries the list, nearly always unchanged: keep the set then.
+    if (
+      msg.fencing.length !== state.fencingHosts.size ||
+      !msg.fencing.every((h) => state.fencingHosts.has(h))
+    )
+      state.fencingHosts = new Set(msg.fencing);
     if (state.role === "master" && betterCandidate(rank(msg), selfCandidate(state)))
       follow(state, msg.from, out);
     else if (state.role === "slave" && state.masterId !== msg.from) {
