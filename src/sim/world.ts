@@ -68,6 +68,8 @@ export interface SimDatastore {
   poweredOff: Map<string, Map<number, PoweredOffRecord>>;
   /** Paths whose content is corrupt (tests of bad records). */
   corrupt: Set<string>;
+  /** The last VM records read per VM, handed out again while the lease and poweredoff records are the same. */
+  recordCache: Map<string, VmRecords>;
 }
 
 export interface TimelineEntry {
@@ -118,6 +120,7 @@ export class World {
         leases: new Map(),
         poweredOff: new Map(),
         corrupt: new Set(),
+        recordCache: new Map(),
       });
     }
     for (const host of spec.hosts) this.addHost(host, false);
@@ -445,7 +448,16 @@ export class World {
               }
               const lease = highestLease(ds, vm);
               const poweredOff = lease === null ? null : (ds.poweredOff.get(vm)?.get(lease.epoch) ?? null);
-              records.push({ vm, lease, poweredOff });
+              // Records are never mutated: readers of unchanged records (every host reconciling
+              // at start-up) share one object.
+              const shared = ds.recordCache.get(vm);
+              if (shared !== undefined && shared.lease === lease && shared.poweredOff === poweredOff) {
+                records.push(shared);
+                continue;
+              }
+              const record: VmRecords = { vm, lease, poweredOff };
+              ds.recordCache.set(vm, record);
+              records.push(record);
             }
           }
           this.reply(host, generation, {
