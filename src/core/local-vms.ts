@@ -96,7 +96,8 @@ export function reconcile(
   records: VmRecords[],
   out: AgentEffect[],
 ): void {
-  for (const record of records) {
+  // Reconcile reads list every VM of the datastore; most have no start waiting.
+  for (const record of state.pendingStarts.size === 0 ? [] : records) {
     const pending = state.pendingStarts.get(record.vm);
     if (pending === undefined) continue;
     state.pendingStarts.delete(record.vm);
