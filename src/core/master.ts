@@ -13,7 +13,7 @@ import { stepEvacuations } from "./evacuation.ts";
 import type { HostState } from "./host-states.ts";
 import type { AgentEffect, AgentInput } from "./io.ts";
 import { noteMasterLeaseForIsolation } from "./isolation.ts";
-import { recordFormatVersion, type VmEpoch } from "./records.ts";
+import { type HostHeartbeatRecord, recordFormatVersion, type VmEpoch } from "./records.ts";
 import { stepRestarts } from "./restart.ts";
 import { rebuildRunningOn } from "./running-on.ts";
 
@@ -129,7 +129,8 @@ export function onHeartbeatsRead(
     views = new Map();
     state.dsView.set(input.datastore, views);
   }
-  const records = new Map(input.hosts.map((r) => [r.host, r]));
+  const records = new Map<string, HostHeartbeatRecord>();
+  for (const record of input.hosts) records.set(record.host, record);
   for (const host of state.spec.hosts) {
     if (host.name === state.self) continue;
     const record = records.get(host.name);

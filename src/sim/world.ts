@@ -412,11 +412,13 @@ export class World {
         const issuedAtMs = this.localMs(host);
         this.storageOp(host, effect.datastore, (ok) => {
           const ds = this.datastores.get(effect.datastore);
-          const corrupt = ds === undefined ? [] : [...ds.corrupt].filter((p) => p.startsWith("hosts/"));
+          const corrupt =
+            ds === undefined || ds.corrupt.size === 0
+              ? []
+              : [...ds.corrupt].filter((p) => p.startsWith("hosts/"));
+          const records = ok && ds !== undefined ? [...ds.heartbeats.values()] : [];
           const hosts =
-            ok && ds !== undefined
-              ? [...ds.heartbeats.values()].filter((r) => !corrupt.includes(`hosts/${r.host}.hb`))
-              : [];
+            corrupt.length === 0 ? records : records.filter((r) => !corrupt.includes(`hosts/${r.host}.hb`));
           this.reply(host, generation, {
             type: "heartbeatsRead",
             datastore: effect.datastore,
