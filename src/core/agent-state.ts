@@ -3,8 +3,9 @@
 import type { ClusterSpec, HostSpec, MonitoringSettings, VmSpec } from "./cluster.ts";
 import type { EngineEvent } from "./events.ts";
 import type { HostState } from "./host-states.ts";
-import type { AgentEffect } from "./io.ts";
+import type { AgentEffect, ListedVm } from "./io.ts";
 import type { AgentRole, HeartbeatMsg, RestartProof } from "./records.ts";
+import type { VmListCache } from "./vm-lists.ts";
 
 /** What this host's datastore reads show about another host's heartbeat on one datastore. */
 export interface DatastoreHeartbeatView {
@@ -118,6 +119,12 @@ export interface MasterState {
   leases: Map<string, { epoch: number; holder: string; poweredOffEpoch: number; readAtMs: number }>;
   /** Where each VM was last reported running, with the epoch. */
   runningOn: Map<string, RunningVm>;
+  /** What `runningOn` was last built from (see running-on.ts); an empty list forces a rebuild. */
+  runningOnSignature: unknown[];
+  /** The configured VMs (`vms`) missing from `runningOn` (that exact map), for restart tracking. */
+  notRunning: { runningOn: Map<string, RunningVm> | null; vms: VmSpec[] | null; specs: VmSpec[] };
+  /** `hosts` keys sorted (see sortedHostNames). */
+  sortedHostNames: string[];
   /** Bumped whenever membership or capacity changes; unplaced VMs are re-planned then. */
   capacityGeneration: number;
   lastPlannedGeneration: number;
@@ -147,8 +154,11 @@ export interface IsolationState {
 export interface AgentState {
   self: string;
   spec: ClusterSpec;
-  hostSpecs: Map<string, HostSpec>;
-  vmSpecs: Map<string, VmSpec>;
+  /** Shared between agents of one spec object: read only. */
+  hostSpecs: ReadonlyMap<string, HostSpec>;
+  vmSpecs: ReadonlyMap<string, VmSpec>;
+  /** The configured VMs of each datastore, in configuration order (shared, read only). */
+  vmNamesByDatastore: ReadonlyMap<string, readonly string[]>;
   monitoring: MonitoringSettings | null;
   isolationAddresses: string[];
   /** The driver can live-migrate. */
@@ -171,6 +181,17 @@ export interface AgentState {
   fenceCounts: Map<string, number>;
   isolation: IsolationState;
   local: Map<string, LocalVm>;
+  /**
+   * Bumped (localChanged) whenever a VM is added to or removed from `local`, or its state, epoch,
+   * start time, guest heartbeat or migration changes: caches of what `local` shows compare it.
+   */
+  localVersion: number;
+  /** The `localVersion` at which every local VM ran with nothing to do on a tick (see stepLocalVms). */
+  quietLocalVersion: number;
+  /** The last heartbeat and keeper VM lists built from `local`, reused while unchanged. */
+  vmLists: VmListCache;
+  /** The last hypervisor listing applied, and `localVersion` right after. */
+  lastListing: { vms: ListedVm[] | null; localVersion: number };
   pendingStarts: Map<string, PendingStart>;
   /** Highest epoch per VM this host reported down: it never starts that epoch again (rule 6). */
   endedEpochs: Map<string, number>;
@@ -197,11 +218,44 @@ export interface AgentOptions {
   autostart?: string[];
 }
 
+/**
+ * The name indexes of one configuration, built once and shared by every agent that runs it (the
+ * simulator runs a hundred of them on one spec object). Nobody mutates them: a new configuration
+ * is a new spec object and gets its own.
+ */
+interface SpecIndexes {
+  hosts: Map<string, HostSpec>;
+  vms: Map<string, VmSpec>;
+  vmNamesByDatastore: Map<string, string[]>;
+}
+const specIndexes = new WeakMap<ClusterSpec, SpecIndexes>();
+
 export function indexSpec(state: AgentState, spec: ClusterSpec): void {
+  let indexes = specIndexes.get(spec);
+  if (indexes === undefined) {
+    const vmNamesByDatastore = new Map<string, string[]>();
+    for (const vm of spec.vms) {
+      const names = vmNamesByDatastore.get(vm.datastore) ?? [];
+      names.push(vm.name);
+      vmNamesByDatastore.set(vm.datastore, names);
+    }
+    indexes = {
+      hosts: new Map(spec.hosts.map((h) => [h.name, h])),
+      vms: new Map(spec.vms.map((v) => [v.name, v])),
+      vmNamesByDatastore,
+    };
+    specIndexes.set(spec, indexes);
+  }
   state.spec = spec;
-  state.hostSpecs = new Map(spec.hosts.map((h) => [h.name, h]));
-  state.vmSpecs = new Map(spec.vms.map((v) => [v.name, v]));
+  state.hostSpecs = indexes.hosts;
+  state.vmSpecs = indexes.vms;
+  state.vmNamesByDatastore = indexes.vmNamesByDatastore;
   state.monitoring = !spec.monitoringEnabled ? null : spec.monitoring;
+}
+
+/** Call after any change to `local` that its caches could see (see `localVersion`). */
+export function localChanged(state: AgentState): void {
+  state.localVersion += 1;
 }
 
 export function emit(out: AgentEffect[], event: EngineEvent): void {

@@ -6,6 +6,7 @@ import { onHeartbeat, sendHeartbeats, stepElection } from "./election.ts";
 import type { AgentEffect, AgentInput } from "./io.ts";
 import { endIsolation, onIsolationPing, stepIsolation } from "./isolation.ts";
 import { assertNever } from "./keeper.ts";
+import { onKeeperReport } from "./keeper-report.ts";
 import {
   onConfirmDown,
   onLocalLeaseCreated,
@@ -13,7 +14,6 @@ import {
   onMigrateResult,
   onStartRequest,
   onVmStartResult,
-  onVmsListed,
   reconcile,
   refusePendingStarts,
   stepLocalVms,
@@ -21,6 +21,11 @@ import {
 import { ensureHostViews, onFenceResult, onHeartbeatsRead, readHeartbeats, stepMaster } from "./master.ts";
 import { onPowerOnRequested } from "./power-on.ts";
 import { onMasterLeaseCreated, onVmRecordsRead, onVmStartFailed } from "./restart.ts";
+import { onVmsListed } from "./vm-listing.ts";
+import { newVmListCache } from "./vm-lists.ts";
+
+/** Effects are never mutated, so this one, sent on every tick, is shared. */
+const listVmsEffect: AgentEffect = { type: "listVms" };
 
 export function initAgent(
   self: string,
@@ -33,6 +38,7 @@ export function initAgent(
     spec,
     hostSpecs: new Map(),
     vmSpecs: new Map(),
+    vmNamesByDatastore: new Map(),
     monitoring: null,
     isolationAddresses: options.isolationAddresses ?? ["gateway"],
     liveMigration: options.liveMigration ?? true,
@@ -62,6 +68,10 @@ export function initAgent(
       waitingAlarmed: false,
     },
     local: new Map(),
+    localVersion: 0,
+    quietLocalVersion: -1,
+    vmLists: newVmListCache(),
+    lastListing: { vms: null, localVersion: -1 },
     pendingStarts: new Map(),
     endedEpochs: new Map(),
     listedOnce: false,
@@ -91,7 +101,7 @@ export function agentStep(state: AgentState, input: AgentInput): AgentEffect[] {
       stepLocalVms(state, out);
       sendHeartbeats(state, out);
       // Last, so the listing reflects this tick's starts, stops and resets.
-      out.push({ type: "listVms" });
+      out.push(listVmsEffect);
       break;
     case "message":
       switch (input.msg.type) {
@@ -150,9 +160,7 @@ export function agentStep(state: AgentState, input: AgentInput): AgentEffect[] {
       onVmsListed(state, input.vms, out);
       break;
     case "keeperReport":
-      state.fencedDatastores = new Set(input.fencedDatastores);
-      state.leaseRenewedAtMs = new Map(Object.entries(input.renewedAtMs));
-      state.fenceCounts = new Map(Object.entries(input.fenceCounts));
+      onKeeperReport(state, input);
       break;
     case "maintenanceRequested":
       state.maintenance = input.enable;

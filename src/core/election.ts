@@ -3,8 +3,12 @@
 // maintenance or standby, isolated hosts and hosts being fenced do not stand.
 import { type AgentState, betterCandidate, emit, sortedKeys } from "./agent-state.ts";
 import type { AgentEffect } from "./io.ts";
-import { becomeMaster, dropMaster } from "./master.ts";
-import type { HeartbeatMsg, VmEpoch } from "./records.ts";
+import { becomeMaster, dropMaster, sortedHostNames } from "./master.ts";
+import type { HeartbeatMsg } from "./records.ts";
+import { heartbeatVmList } from "./vm-lists.ts";
+
+/** A slave's heartbeat fences nobody; messages are never mutated, so one empty list serves all. */
+const notFencing: string[] = [];
 
 export function datastoresSeen(state: AgentState): number {
   const host = state.hostSpecs.get(state.self);
@@ -104,7 +108,12 @@ export function onHeartbeat(state: AgentState, msg: HeartbeatMsg, out: AgentEffe
   state.lastHeardMs.set(msg.from, state.nowMs);
   state.lastHeardAnyMs = state.nowMs;
   if (msg.role === "master") {
-    state.fencingHosts = new Set(msg.fencing);
+    // Every master heartbeat carries the list, nearly always unchanged: keep the set then.
+    if (
+      msg.fencing.length !== state.fencingHosts.size ||
+      !msg.fencing.every((h) => state.fencingHosts.has(h))
+    )
+      state.fencingHosts = new Set(msg.fencing);
     if (state.role === "master" && betterCandidate(rank(msg), selfCandidate(state)))
       follow(state, msg.from, out);
     else if (state.role === "slave" && state.masterId !== msg.from) {
@@ -117,14 +126,7 @@ export function onHeartbeat(state: AgentState, msg: HeartbeatMsg, out: AgentEffe
 }
 
 export function ownHeartbeat(state: AgentState): HeartbeatMsg {
-  const vms: VmEpoch[] = [];
-  for (const [name, vm] of state.local) {
-    if (vm.state === "down") continue;
-    const entry: VmEpoch = { vm: name, epoch: vm.epoch };
-    if (vm.state === "starting") entry.starting = true;
-    if (vm.lastGuestHeartbeatMs !== null) entry.guestOk = true;
-    vms.push(entry);
-  }
+  const vms = heartbeatVmList(state);
   return {
     type: "heartbeat",
     from: state.self,
@@ -136,14 +138,14 @@ export function ownHeartbeat(state: AgentState): HeartbeatMsg {
     isolated: state.isolation.state === "isolated",
     maintenance: state.maintenance,
     standby: state.standby,
-    fencing: state.master === null ? [] : fencingList(state),
+    fencing: state.master === null ? notFencing : fencingList(state),
     vms,
   };
 }
 
 function fencingList(state: AgentState): string[] {
   const list: string[] = [];
-  for (const name of sortedKeys(state.master!.hosts)) {
+  for (const name of sortedHostNames(state.master!)) {
     const view = state.master!.hosts.get(name)!;
     if (view.fence === "fencing" || view.state === "dead") list.push(name);
   }

@@ -50,6 +50,10 @@ export type AgentInput =
   | { type: "fenceResult"; host: string; poweredOff: boolean; detail: string }
   | { type: "vmStartResult"; vm: string; epoch: number; ok: boolean; reason: string }
   | { type: "migrateResult"; vm: string; target: string; ok: boolean; reason: string }
+  /**
+   * The hypervisor's listing, sorted by name. The engine keeps a reference: a listing is never
+   * mutated once fed, and feeding the same array again means "unchanged" (the simulator does so).
+   */
   | { type: "vmsListed"; vms: ListedVm[] }
   /** From the host's lease keeper: fenced datastores and the issue time of each last acknowledged renewal. */
   | {

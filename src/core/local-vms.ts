@@ -1,8 +1,8 @@
 // The VMs this host runs: starts the master asked for (after checking the lease), local restarts of
 // crashed VMs, guest-heartbeat resets, evacuation for maintenance, and the poweredoff records that
 // let the master restart a VM elsewhere (DESIGN section 3, proof 3 and rule 6).
-import { type AgentState, emit, type LocalVm, sortedKeys } from "./agent-state.ts";
-import type { AgentEffect, AgentInput, ListedVm, VmRecords } from "./io.ts";
+import { type AgentState, emit, type LocalVm, localChanged } from "./agent-state.ts";
+import type { AgentEffect, AgentInput, VmRecords } from "./io.ts";
 import { readableDatastores } from "./master.ts";
 import {
   type ConfirmDownMsg,
@@ -13,8 +13,9 @@ import {
   type StartVmMsg,
 } from "./records.ts";
 import { onVmStartFailed } from "./restart.ts";
+import { keeperVmList } from "./vm-lists.ts";
 
-function newLocal(
+export function newLocal(
   agent: AgentState,
   datastore: string,
   epoch: number,
@@ -95,7 +96,8 @@ export function reconcile(
   records: VmRecords[],
   out: AgentEffect[],
 ): void {
-  for (const record of records) {
+  // Reconcile reads list every VM of the datastore; most have no start waiting.
+  for (const record of state.pendingStarts.size === 0 ? [] : records) {
     const pending = state.pendingStarts.get(record.vm);
     if (pending === undefined) continue;
     state.pendingStarts.delete(record.vm);
@@ -123,6 +125,7 @@ export function reconcile(
     const vm = newLocal(state, datastore, pending.epoch, "starting", state.nowMs, pending.proof);
     vm.requestedBy = pending.from;
     state.local.set(record.vm, vm);
+    localChanged(state);
     out.push({ type: "startVm", spec, epoch: pending.epoch });
   }
   const pendingReconcile = state.reconcilePending;
@@ -170,45 +173,6 @@ function writePoweredOff(
   });
 }
 
-export function onVmsListed(state: AgentState, listed: ListedVm[], out: AgentEffect[]): void {
-  const seen = new Set<string>();
-  for (const item of listed) {
-    seen.add(item.vm);
-    const vm = state.local.get(item.vm);
-    if (vm === undefined) {
-      // Adopt what runs here: VMs kept running through an agent restart, or migrated in.
-      const adopted = newLocal(
-        state,
-        state.vmSpecs.get(item.vm)?.datastore ?? "",
-        item.epoch,
-        item.state,
-        item.startedAtMs,
-        "migration",
-      );
-      adopted.lastGuestHeartbeatMs = item.lastGuestHeartbeatMs;
-      state.local.set(item.vm, adopted);
-      continue;
-    }
-    if (vm.state === "down") continue;
-    if (vm.state !== "stopping") vm.state = item.state;
-    vm.epoch = Math.max(vm.epoch, item.epoch);
-    // A reset this host just issued may not show in the listing yet.
-    vm.startedAtMs = Math.max(vm.startedAtMs, item.startedAtMs);
-    // The driver reports the last heartbeat it saw; keep ours if it has none (a hung guest).
-    if (item.lastGuestHeartbeatMs !== null) vm.lastGuestHeartbeatMs = item.lastGuestHeartbeatMs;
-  }
-  for (const name of sortedKeys(state.local)) {
-    if (seen.has(name)) continue;
-    const vm = state.local.get(name)!;
-    if (vm.state === "down" || vm.state === "starting") continue;
-    vanished(state, name, vm, out);
-  }
-  if (!state.listedOnce) {
-    state.listedOnce = true;
-    state.reconcilePending = new Set(state.hostSpecs.get(state.self)?.datastores ?? []);
-  }
-}
-
 /** Reads each datastore's VM records once it is readable (a booting keeper has renewed nothing yet). */
 function requestReconcileReads(state: AgentState, out: AgentEffect[]): void {
   const pending = state.reconcilePending;
@@ -218,46 +182,12 @@ function requestReconcileReads(state: AgentState, out: AgentEffect[]): void {
     if (!pending.has(datastore) || state.reconcileRequested.has(datastore) || !leaseValid(state, datastore))
       continue;
     state.reconcileRequested.add(datastore);
-    const vms = state.spec.vms.filter((v) => v.datastore === datastore).map((v) => v.name);
+    const vms = [...(state.vmNamesByDatastore.get(datastore) ?? [])];
     out.push({ type: "readVmRecords", datastore, vms });
   }
 }
 
-/** A VM this host ran is gone from the hypervisor's list. */
-function vanished(state: AgentState, name: string, vm: LocalVm, out: AgentEffect[]): void {
-  const spec = state.vmSpecs.get(name);
-  if (vm.migration === "migrating") return; // migrateResult says how it ended
-  if (vm.stopReason !== null) {
-    vm.state = "down";
-    vm.reportDown = true;
-    emit(out, {
-      type: vm.stopReason === "isolation" ? "isolationResponseApplied" : "vmStopped",
-      host: state.self,
-      vm: name,
-      epoch: vm.epoch,
-      reason: vm.stopReason,
-    });
-    return;
-  }
-  if (
-    spec === undefined ||
-    state.fencedDatastores.has(spec.datastore) ||
-    leaseLostSince(state, spec.datastore, vm)
-  ) {
-    // Rule 7: the lease is lost for good. Never restart it here; once the datastore answers again,
-    // report it down so the master need not wait for an expiry that a renewing host never shows.
-    vm.state = "down";
-    vm.stopReason = "lostLease";
-    vm.reportDown = true;
-    emit(out, { type: "vmLeaseLost", host: state.self, vm: name, epoch: vm.epoch });
-    return;
-  }
-  emit(out, { type: "vmCrashed", host: state.self, vm: name, epoch: vm.epoch });
-  vm.state = "down";
-  scheduleLocalRestart(state, vm);
-}
-
-function scheduleLocalRestart(state: AgentState, vm: LocalVm): void {
+export function scheduleLocalRestart(state: AgentState, vm: LocalVm): void {
   const timing = state.spec.timing;
   if (vm.localRestarts >= timing.localRestartAttemptsMax) {
     vm.reportDown = true;
@@ -273,6 +203,7 @@ export function onVmStartResult(
 ): void {
   const vm = state.local.get(input.vm);
   if (vm === undefined || vm.state !== "starting" || vm.epoch !== input.epoch) return;
+  localChanged(state);
   if (input.ok) {
     vm.state = "running";
     vm.startedAtMs = state.nowMs;
@@ -307,6 +238,7 @@ export function onMigrateRequest(state: AgentState, msg: MigrateVmMsg, out: Agen
   const vm = state.local.get(msg.vm);
   const spec = state.vmSpecs.get(msg.vm);
   if (vm === undefined || spec === undefined || vm.state !== "running" || vm.migration !== "none") return;
+  localChanged(state);
   if (!state.liveMigration) {
     stopForHa(state, msg.vm, vm, "maintenance", "shutdown", out);
     return;
@@ -345,6 +277,7 @@ export function onLocalLeaseCreated(
   }
   const vm = state.local.get(input.vm);
   if (vm === undefined || vm.migration !== "claiming" || vm.migrationEpoch !== input.epoch) return false;
+  localChanged(state);
   if (!input.ok) {
     // Another epoch exists: this copy's lease is gone (rule 7).
     vm.migration = "none";
@@ -364,6 +297,7 @@ export function onMigrateResult(
 ): void {
   const vm = state.local.get(input.vm);
   if (vm === undefined || vm.migration !== "migrating") return;
+  localChanged(state);
   if (input.ok) {
     state.local.delete(input.vm);
     emit(out, {
@@ -389,6 +323,7 @@ function stopForHa(
   mode: LocalVm["stopMode"],
   out: AgentEffect[],
 ): void {
+  localChanged(state);
   vm.stopReason = reason;
   vm.stopMode = mode;
   vm.stopIssuedAtMs = state.nowMs;
@@ -409,14 +344,17 @@ export function stopForIsolation(
 export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
   const timing = state.spec.timing;
   requestReconcileReads(state, out);
-  const vms: { vm: string; epoch: number }[] = [];
-  // Each VM's decision is independent of the others, so map order (deterministic) will do.
-  for (const [name, vm] of [...state.local]) {
-    const spec = state.vmSpecs.get(name);
+  // The VMs not down before this pass: a VM restarted below is reported from the next tick on.
+  const vms = keeperVmList(state);
+  // Each VM's decision is independent of the others, so map order (deterministic) will do. The
+  // pass only deletes the entry it visits, which Map iteration allows.
+  for (const [name, vm] of localVmsNeedingAttention(state)) {
     if (vm.state === "down") {
+      const spec = state.vmSpecs.get(name);
       if (vm.reportDown) {
         if (spec !== undefined && state.fencedDatastores.has(spec.datastore)) continue;
         state.local.delete(name);
+        localChanged(state);
         writePoweredOff(state, name, vm.epoch, vm.stopReason ?? "stopped", out);
       } else if (spec !== undefined && leaseLostSince(state, spec.datastore, vm)) {
         vm.stopReason = "lostLease";
@@ -428,6 +366,7 @@ export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
         canRunHere(state, spec.datastore)
       ) {
         vm.localRestarts += 1;
+        localChanged(state);
         vm.state = "starting";
         vm.startProof = "localRestart";
         vm.startedAtMs = state.nowMs;
@@ -435,7 +374,6 @@ export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
       }
       continue;
     }
-    vms.push({ vm: name, epoch: vm.epoch });
     if (
       vm.state === "stopping" &&
       vm.stopMode === "shutdown" &&
@@ -460,8 +398,25 @@ export function stepLocalVms(state: AgentState, out: AgentEffect[]): void {
   out.push({ type: "keeperStatus", isolated: state.isolation.state === "isolated", vms });
 }
 
+const noLocalVms = new Map<string, LocalVm>();
+
+/**
+ * VMs that all run, with no local restart to forget and no monitoring or maintenance to apply,
+ * need nothing on a tick: then the pass is skipped. Whether they are so changes only with
+ * `localVersion` (a local restart changes the state too), so it is judged once per version.
+ */
+function localVmsNeedingAttention(state: AgentState): Map<string, LocalVm> {
+  if (state.monitoring !== null || state.maintenance) return state.local;
+  if (state.quietLocalVersion === state.localVersion) return noLocalVms;
+  for (const vm of state.local.values()) {
+    if (vm.state !== "running" || vm.localRestarts !== 0) return state.local;
+  }
+  state.quietLocalVersion = state.localVersion;
+  return noLocalVms;
+}
+
 /** The keeper fenced the VM's datastore after this host got the VM: its lease is lost for good (rule 7). */
-function leaseLostSince(state: AgentState, datastore: string, vm: LocalVm): boolean {
+export function leaseLostSince(state: AgentState, datastore: string, vm: LocalVm): boolean {
   return (state.fenceCounts.get(datastore) ?? 0) !== vm.fenceCount;
 }
 
@@ -483,8 +438,9 @@ export function leaseValid(state: AgentState, datastore: string): boolean {
 /** VM and application monitoring: reset a VM whose guest stopped sending heartbeats (vSphere's VMCP-less VM monitoring). */
 function monitorGuest(state: AgentState, name: string, vm: LocalVm, out: AgentEffect[]): void {
   const settings = state.monitoring;
+  if (settings === null) return;
   const spec = state.vmSpecs.get(name);
-  if (settings === null || spec === undefined || !spec.guestHeartbeat) return;
+  if (spec === undefined || !spec.guestHeartbeat) return;
   if (state.nowMs - vm.startedAtMs < settings.minUptimeMs) return;
   const last = vm.lastGuestHeartbeatMs ?? vm.startedAtMs;
   if (state.nowMs - last < settings.failureIntervalMs) return;
@@ -504,6 +460,7 @@ function monitorGuest(state: AgentState, name: string, vm: LocalVm, out: AgentEf
     return;
   }
   vm.resetTimesMs.push(state.nowMs);
+  localChanged(state);
   vm.startedAtMs = state.nowMs;
   vm.lastGuestHeartbeatMs = null;
   out.push({ type: "resetVm", vm: name });

@@ -7,17 +7,19 @@ import {
   emit,
   type HostView,
   type MasterState,
-  type RunningVm,
   sortedKeys,
 } from "./agent-state.ts";
 import { stepEvacuations } from "./evacuation.ts";
 import type { HostState } from "./host-states.ts";
 import type { AgentEffect, AgentInput } from "./io.ts";
 import { noteMasterLeaseForIsolation } from "./isolation.ts";
-import { recordFormatVersion, type VmEpoch } from "./records.ts";
+import { type HostHeartbeatRecord, recordFormatVersion, type VmEpoch } from "./records.ts";
 import { stepRestarts } from "./restart.ts";
+import { rebuildRunningOn } from "./running-on.ts";
 
 const fenceAttemptsMax = 3;
+/** The VM list of a host without a heartbeat record: shared, so an unchanged absence is an unchanged list. */
+const noVms: VmEpoch[] = [];
 
 export function readHeartbeats(state: AgentState, out: AgentEffect[]): void {
   for (const datastore of readableDatastores(state)) out.push({ type: "readHeartbeats", datastore });
@@ -36,6 +38,9 @@ export function becomeMaster(state: AgentState, out: AgentEffect[]): void {
     restarts: new Map(),
     leases: new Map(),
     runningOn: new Map(),
+    runningOnSignature: [],
+    notRunning: { runningOn: null, vms: null, specs: [] },
+    sortedHostNames: [],
     capacityGeneration: 1,
     lastPlannedGeneration: 0,
     haTagAlarmed: false,
@@ -73,6 +78,12 @@ function masterLeaseWrite(
       isolated: released,
     },
   };
+}
+
+/** The names of `master.hosts`, sorted; views are only ever added, so the size tells when to sort again. */
+export function sortedHostNames(master: MasterState): string[] {
+  if (master.sortedHostNames.length !== master.hosts.size) master.sortedHostNames = sortedKeys(master.hosts);
+  return master.sortedHostNames;
 }
 
 /** Every host of the configuration has a view; hosts added later start as unreachable. */
@@ -118,7 +129,8 @@ export function onHeartbeatsRead(
     views = new Map();
     state.dsView.set(input.datastore, views);
   }
-  const records = new Map(input.hosts.map((r) => [r.host, r]));
+  const records = new Map<string, HostHeartbeatRecord>();
+  for (const record of input.hosts) records.set(record.host, record);
   for (const host of state.spec.hosts) {
     if (host.name === state.self) continue;
     const record = records.get(host.name);
@@ -133,14 +145,23 @@ export function onHeartbeatsRead(
     if (state.master !== null && (view === undefined || view.incarnation !== incarnation)) {
       state.master.capacityGeneration += 1;
     }
-    views.set(host.name, {
+    // Nobody keeps a view across steps, so it is updated in place (one read per datastore per tick
+    // sees every host's heartbeat changed).
+    const seen: DatastoreHeartbeatView = view ?? {
       incarnation,
       counter,
-      firstSeenMs: state.nowMs,
-      lastReadIssuedMs: input.issuedAtMs,
-      isolated: record?.isolated ?? false,
-      vms: record?.vms ?? [],
-    });
+      firstSeenMs: 0,
+      lastReadIssuedMs: 0,
+      isolated: false,
+      vms: noVms,
+    };
+    seen.incarnation = incarnation;
+    seen.counter = counter;
+    seen.firstSeenMs = state.nowMs;
+    seen.lastReadIssuedMs = input.issuedAtMs;
+    seen.isolated = record?.isolated ?? false;
+    seen.vms = record?.vms ?? noVms;
+    if (view === undefined) views.set(host.name, seen);
   }
   const lease = input.masterLease;
   const previous = state.masterLeaseView.get(input.datastore);
@@ -191,7 +212,7 @@ export function stepMaster(state: AgentState, out: AgentEffect[]): void {
   const master = state.master!;
   readHeartbeats(state, out);
   writeMasterLeases(state, master, out);
-  for (const name of sortedKeys(master.hosts)) classify(state, master, name, out);
+  for (const name of sortedHostNames(master)) classify(state, master, name, out);
   rebuildRunningOn(state, master);
   stepEvacuations(state, out);
   stepRestarts(state, out);
@@ -344,74 +365,4 @@ function setHostState(
   view.stateSinceMs = state.nowMs;
   master.capacityGeneration += 1;
   emit(out, { type: "hostStateChanged", host: state.self, subject: name, state: next });
-}
-
-function heartbeatFresh(state: AgentState, host: string): boolean {
-  for (const views of state.dsView.values()) {
-    const age = unchangedForMs(views.get(host));
-    if (age >= 0 && age < state.spec.timing.datastoreHeartbeatStaleMs) return true;
-  }
-  return false;
-}
-
-/** Where VMs run, from slaves' heartbeats and, for hosts the master cannot hear, their datastore records. */
-function rebuildRunningOn(state: AgentState, master: MasterState): void {
-  const running = new Map<string, RunningVm>();
-  const put = (vm: VmEpoch, host: string) => {
-    const seen = running.get(vm.vm);
-    if (seen !== undefined && seen.epoch >= vm.epoch) return;
-    running.set(vm.vm, {
-      host,
-      epoch: vm.epoch,
-      starting: vm.starting === true,
-      guestOk: vm.guestOk === true,
-    });
-  };
-  for (const [name, vm] of state.local) {
-    if (vm.state !== "down") {
-      put(
-        {
-          vm: name,
-          epoch: vm.epoch,
-          starting: vm.state === "starting",
-          guestOk: vm.lastGuestHeartbeatMs !== null,
-        },
-        state.self,
-      );
-    }
-  }
-  for (const name of sortedKeys(master.hosts)) {
-    const view = master.hosts.get(name)!;
-    switch (view.state) {
-      case "connected":
-      case "maintenance":
-      case "standby":
-        for (const vm of view.lastHeartbeat?.vms ?? []) put(vm, name);
-        break;
-      case "unreachable":
-        // Silent on the network and on storage: its VMs are suspect; proofs decide if they restart.
-        if (!heartbeatFresh(state, name)) break;
-        for (const ds of [...state.dsView.keys()].sort()) {
-          for (const vm of state.dsView.get(ds)!.get(name)?.vms ?? []) put(vm, name);
-        }
-        break;
-      case "partitioned":
-      case "isolated":
-      case "election":
-      case "master":
-        for (const ds of [...state.dsView.keys()].sort()) {
-          for (const vm of state.dsView.get(ds)!.get(name)?.vms ?? []) put(vm, name);
-        }
-        break;
-      case "dead":
-      case "fencing":
-      case "fenced":
-        break;
-      default: {
-        const never: never = view.state;
-        throw new Error(`unhandled host state ${String(never)}`);
-      }
-    }
-  }
-  master.runningOn = running;
 }

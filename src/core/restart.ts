@@ -69,15 +69,19 @@ export function newTrack(state: AgentState, forcedHost: string | null): RestartT
 export function stepRestarts(state: AgentState, out: AgentEffect[]): void {
   const master = state.master!;
   const held = master.heldDatastores;
-  for (const spec of state.spec.vms) {
-    const name = spec.name;
-    const track = master.restarts.get(name);
+  // A track ends once its VM runs and reached the start condition. Deletions commute, so the order
+  // of this pass does not matter.
+  for (const name of master.restarts.keys()) {
+    const spec = state.vmSpecs.get(name);
     const running = master.runningOn.get(name);
-    if (running !== undefined) {
-      if (track !== undefined && startConditionReached(state, spec, running)) master.restarts.delete(name);
-      continue;
+    if (spec !== undefined && running !== undefined && startConditionReached(state, spec, running)) {
+      master.restarts.delete(name);
     }
-    if (track !== undefined) continue;
+  }
+  // New tracks, in configuration order, for protected VMs that run nowhere.
+  for (const spec of notRunning(state, master)) {
+    const name = spec.name;
+    if (master.restarts.has(name)) continue;
     if (!isProtected(spec) || !held.has(spec.datastore)) continue;
     const never = master.neverStarted.get(name);
     if (never !== undefined && state.nowMs - never < neverStartedRecheckMs) continue;
@@ -88,6 +92,15 @@ export function stepRestarts(state: AgentState, out: AgentEffect[]): void {
   requestRecordReads(state, master, out);
   for (const name of sortedKeys(master.restarts)) advanceTrack(state, master, name, out);
   placeReady(state, master, out);
+}
+
+/** The configured VMs missing from `runningOn`, recomputed only when `runningOn` or the configuration changed. */
+function notRunning(state: AgentState, master: MasterState): VmSpec[] {
+  const cache = master.notRunning;
+  if (cache.runningOn === master.runningOn && cache.vms === state.spec.vms) return cache.specs;
+  const specs = state.spec.vms.filter((spec) => !master.runningOn.has(spec.name));
+  master.notRunning = { runningOn: master.runningOn, vms: state.spec.vms, specs };
+  return specs;
 }
 
 function requestRecordReads(state: AgentState, master: MasterState, out: AgentEffect[]): void {

@@ -14,6 +14,7 @@ import type {
   Message,
   PoweredOffRecord,
 } from "../core/records.ts";
+import { hostListing } from "./listing.ts";
 import { EventQueue } from "./queue.ts";
 import { Rng } from "./rng.ts";
 import type { SimSettings } from "./scenario-types.ts";
@@ -39,6 +40,10 @@ export interface SimHost {
   bmcFailed: boolean;
   startFailures: number;
   watchdogDeadlineMs: number;
+  /** The copies here sorted by VM name, as listings show them; null once the copies here change. */
+  sortedCopies: SimVm[] | null;
+  /** The last listing and the sorted copies it was made from. */
+  listing: { copies: SimVm[]; listed: ListedVm[] } | null;
 }
 
 export interface SimVm {
@@ -63,6 +68,8 @@ export interface SimDatastore {
   poweredOff: Map<string, Map<number, PoweredOffRecord>>;
   /** Paths whose content is corrupt (tests of bad records). */
   corrupt: Set<string>;
+  /** The last VM records read per VM, handed out again while the lease and poweredoff records are the same. */
+  recordCache: Map<string, VmRecords>;
 }
 
 export interface TimelineEntry {
@@ -113,6 +120,7 @@ export class World {
         leases: new Map(),
         poweredOff: new Map(),
         corrupt: new Set(),
+        recordCache: new Map(),
       });
     }
     for (const host of spec.hosts) this.addHost(host, false);
@@ -139,6 +147,8 @@ export class World {
       bmcFailed: false,
       startFailures: 0,
       watchdogDeadlineMs: Number.POSITIVE_INFINITY,
+      sortedCopies: null,
+      listing: null,
     };
     this.hosts.set(spec.name, host);
     if (announce) {
@@ -334,15 +344,81 @@ export class World {
       case "ping":
         this.ping(host, effect.target);
         break;
+      case "readHeartbeats":
+      case "writeMasterLease":
+      case "readVmRecords":
+      case "createLease":
+      case "writePoweredOff":
+        this.execAgentStorage(host, effect);
+        break;
+      case "fenceHost":
+        this.fence(host, effect.host, generation);
+        break;
+      case "startVm":
+        this.startVm(host, effect.spec, effect.epoch, generation);
+        break;
+      case "stopVm":
+        this.stopVm(host, effect.vm, effect.mode);
+        break;
+      case "resetVm":
+        for (const copy of this.copiesOn(host.spec.name)) {
+          if (copy.vm !== effect.vm) continue;
+          copy.guestHung = false;
+          copy.startedAtMs = this.nowMs;
+          copy.generation += 1;
+        }
+        break;
+      case "migrateVm":
+        this.migrateVm(host, effect.vm, effect.target, effect.epoch, generation);
+        break;
+      case "listVms":
+        this.reply(host, generation, {
+          type: "vmsListed",
+          vms: hostListing(host, () => this.copiesOn(host.spec.name), this.nowMs, this.sim.vmStartMs),
+        });
+        break;
+      case "keeperStatus": {
+        // Sent on every tick; the same (shared) list and flag again would change nothing.
+        const keeper = host.keeper;
+        const unchanged = keeper !== null && keeper.vms === effect.vms && keeper.isolated === effect.isolated;
+        if (!unchanged || this.nowMs < host.pausedUntilMs)
+          this.toKeeper(host, { type: "agentStatus", isolated: effect.isolated, vms: effect.vms });
+        break;
+      }
+      case "emitEvent":
+        this.recordEvent(effect.event);
+        break;
+      default: {
+        const never: never = effect;
+        throw new Error(`unhandled effect ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /**
+   * The agent's datastore I/O. Apart from execAgent so that its completion closures do not make
+   * every effect (most are sends and listings) allocate a closure context.
+   */
+  private execAgentStorage(
+    host: SimHost,
+    effect: Extract<
+      AgentEffect,
+      { type: "readHeartbeats" | "writeMasterLease" | "readVmRecords" | "createLease" | "writePoweredOff" }
+    >,
+  ): void {
+    const generation = host.agentGeneration;
+    switch (effect.type) {
       case "readHeartbeats": {
         const issuedAtMs = this.localMs(host);
         this.storageOp(host, effect.datastore, (ok) => {
           const ds = this.datastores.get(effect.datastore);
-          const corrupt = ds === undefined ? [] : [...ds.corrupt].filter((p) => p.startsWith("hosts/"));
+          const corrupt =
+            ds === undefined || ds.corrupt.size === 0
+              ? []
+              : [...ds.corrupt].filter((p) => p.startsWith("hosts/"));
+          const records = ok && ds !== undefined ? [...ds.heartbeats.values()] : [];
           const hosts =
-            ok && ds !== undefined
-              ? [...ds.heartbeats.values()].filter((r) => !corrupt.includes(`hosts/${r.host}.hb`))
-              : [];
+            corrupt.length === 0 ? records : records.filter((r) => !corrupt.includes(`hosts/${r.host}.hb`));
           this.reply(host, generation, {
             type: "heartbeatsRead",
             datastore: effect.datastore,
@@ -366,14 +442,24 @@ export class World {
           const records: VmRecords[] = [];
           const corrupt: string[] = [];
           if (ok && ds !== undefined) {
+            const anyCorrupt = ds.corrupt.size > 0;
             for (const vm of effect.vms) {
-              if (ds.corrupt.has(`vms/${vm}`)) {
+              if (anyCorrupt && ds.corrupt.has(`vms/${vm}`)) {
                 corrupt.push(`vms/${vm}`);
                 continue;
               }
               const lease = highestLease(ds, vm);
               const poweredOff = lease === null ? null : (ds.poweredOff.get(vm)?.get(lease.epoch) ?? null);
-              records.push({ vm, lease, poweredOff });
+              // Records are never mutated: readers of unchanged records (every host reconciling
+              // at start-up) share one object.
+              const shared = ds.recordCache.get(vm);
+              if (shared !== undefined && shared.lease === lease && shared.poweredOff === poweredOff) {
+                records.push(shared);
+                continue;
+              }
+              const record: VmRecords = { vm, lease, poweredOff };
+              ds.recordCache.set(vm, record);
+              records.push(record);
             }
           }
           this.reply(host, generation, {
@@ -416,35 +502,6 @@ export class World {
           all.set(effect.record.vm, records);
         });
         break;
-      case "fenceHost":
-        this.fence(host, effect.host, generation);
-        break;
-      case "startVm":
-        this.startVm(host, effect.spec, effect.epoch, generation);
-        break;
-      case "stopVm":
-        this.stopVm(host, effect.vm, effect.mode);
-        break;
-      case "resetVm":
-        for (const copy of this.copiesOn(host.spec.name)) {
-          if (copy.vm !== effect.vm) continue;
-          copy.guestHung = false;
-          copy.startedAtMs = this.nowMs;
-          copy.generation += 1;
-        }
-        break;
-      case "migrateVm":
-        this.migrateVm(host, effect.vm, effect.target, effect.epoch, generation);
-        break;
-      case "listVms":
-        this.reply(host, generation, { type: "vmsListed", vms: this.listVms(host) });
-        break;
-      case "keeperStatus":
-        this.toKeeper(host, { type: "agentStatus", isolated: effect.isolated, vms: effect.vms });
-        break;
-      case "emitEvent":
-        this.recordEvent(effect.event);
-        break;
       default: {
         const never: never = effect;
         throw new Error(`unhandled effect ${JSON.stringify(never)}`);
@@ -458,39 +515,16 @@ export class World {
   }
 
   private execKeeper(host: SimHost, effect: KeeperEffect): void {
-    const generation = host.keeperGeneration;
     switch (effect.type) {
       case "writeHeartbeat":
-        this.storageOp(host, effect.datastore, (ok) => {
-          if (ok) this.datastores.get(effect.datastore)!.heartbeats.set(host.spec.name, effect.record);
-          if (host.keeperGeneration === generation) {
-            this.toKeeper(host, {
-              type: "heartbeatWritten",
-              datastore: effect.datastore,
-              issuedAtMs: effect.issuedAtMs,
-              ok,
-            });
-          }
-        });
+        this.writeHeartbeat(host, effect.datastore, effect.issuedAtMs, effect.record);
         break;
       case "killVmsOnDatastore":
-        for (const copy of this.copiesOn(host.spec.name)) {
-          if (copy.spec.datastore === effect.datastore)
-            this.at(killDelayMs, () => this.removeCopy(copy, "self-fence"));
-        }
+        this.killVmsOnDatastore(host, effect.datastore);
         break;
-      case "armWatchdog": {
-        const deadline = this.simTimeOf(host, effect.deadlineMs);
-        host.watchdogDeadlineMs = deadline;
-        this.queue.push(Math.max(this.nowMs, deadline), () => {
-          if (host.watchdogDeadlineMs !== deadline || !host.powered) return;
-          const victims = this.copiesOn(host.spec.name);
-          if (victims.length === 0) return;
-          this.record(host.spec.name, "watchdog", `watchdog fired: ${victims.length} VM(s) killed`);
-          for (const copy of victims) this.removeCopy(copy, "watchdog");
-        });
+      case "armWatchdog":
+        this.armWatchdog(host, effect.deadlineMs);
         break;
-      }
       case "disarmWatchdog":
         host.watchdogDeadlineMs = Number.POSITIVE_INFINITY;
         break;
@@ -510,6 +544,41 @@ export class World {
         throw new Error(`unhandled effect ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  // The keeper's effects that complete later, apart from execKeeper so that its other effects do
+  // not allocate a closure context.
+  private writeHeartbeat(
+    host: SimHost,
+    datastore: string,
+    issuedAtMs: number,
+    record: HostHeartbeatRecord,
+  ): void {
+    const generation = host.keeperGeneration;
+    this.storageOp(host, datastore, (ok) => {
+      if (ok) this.datastores.get(datastore)!.heartbeats.set(host.spec.name, record);
+      if (host.keeperGeneration === generation) {
+        this.toKeeper(host, { type: "heartbeatWritten", datastore, issuedAtMs, ok });
+      }
+    });
+  }
+
+  private killVmsOnDatastore(host: SimHost, datastore: string): void {
+    for (const copy of this.copiesOn(host.spec.name)) {
+      if (copy.spec.datastore === datastore) this.at(killDelayMs, () => this.removeCopy(copy, "self-fence"));
+    }
+  }
+
+  private armWatchdog(host: SimHost, deadlineLocalMs: number): void {
+    const deadline = this.simTimeOf(host, deadlineLocalMs);
+    host.watchdogDeadlineMs = deadline;
+    this.queue.push(Math.max(this.nowMs, deadline), () => {
+      if (host.watchdogDeadlineMs !== deadline || !host.powered) return;
+      const victims = this.copiesOn(host.spec.name);
+      if (victims.length === 0) return;
+      this.record(host.spec.name, "watchdog", `watchdog fired: ${victims.length} VM(s) killed`);
+      for (const copy of victims) this.removeCopy(copy, "watchdog");
+    });
   }
 
   // ---- BMC ---------------------------------------------------------------------------------
@@ -557,6 +626,8 @@ export class World {
   }
 
   private indexCopy(copy: SimVm, host: string | null): void {
+    const simHost = this.hosts.get(host ?? copy.host);
+    if (simHost !== undefined) simHost.sortedCopies = null;
     if (host === null) {
       this.byHost.get(copy.host)?.delete(copy);
       return;
@@ -567,23 +638,6 @@ export class World {
       this.byHost.set(host, set);
     }
     set.add(copy);
-  }
-
-  private listVms(host: SimHost): ListedVm[] {
-    const listed: ListedVm[] = [];
-    for (const copy of this.copiesOn(host.spec.name)) {
-      const localStart = host.clockOffsetMs + copy.startedAtMs * host.clockRate;
-      const booted = copy.state === "running" && this.nowMs - copy.startedAtMs >= this.sim.vmStartMs;
-      const lastBeat = !booted ? null : copy.guestHung ? copy.hungAtMs : this.nowMs;
-      listed.push({
-        vm: copy.vm,
-        epoch: copy.epoch,
-        state: copy.state,
-        lastGuestHeartbeatMs: lastBeat === null ? null : host.clockOffsetMs + lastBeat * host.clockRate,
-        startedAtMs: localStart,
-      });
-    }
-    return listed.sort((a, b) => (a.vm < b.vm ? -1 : a.vm > b.vm ? 1 : 0));
   }
 
   addCopy(host: string, spec: VmSpec, epoch: number, state: SimVm["state"]): SimVm {
