@@ -13,32 +13,11 @@ import { promisify } from "node:util";
 import * as lab from "../../src/lab/lab.ts";
 import { RedfishDriver } from "../../src/power/redfish/redfish-driver.ts";
 import { DoubleRunObserver, takeLabLock, waitFor } from "./helpers.ts";
+import { allPlaced, masterOf, placement } from "./lab-helpers.ts";
 
 const execFileP = promisify(execFile);
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 const hasRedfishtool = spawnSync("sh", ["-c", "command -v redfishtool"], { stdio: "ignore" }).status === 0;
-
-async function placement(state: lab.LabState): Promise<Map<string, string[]>> {
-  const out = new Map<string, string[]>();
-  for (const host of state.hosts) {
-    for (const vm of await lab.vmsRunningOn(host.name)) out.set(vm, [...(out.get(vm) ?? []), host.name]);
-  }
-  return out;
-}
-
-async function allPlaced(state: lab.LabState, not: string[] = []): Promise<Map<string, string[]> | null> {
-  const p = await placement(state);
-  for (const vm of state.vms) {
-    const hosts = p.get(vm) ?? [];
-    if (hosts.length !== 1 || not.includes(hosts[0]!)) return null;
-  }
-  return p;
-}
-
-async function masterOf(state: lab.LabState): Promise<string | null> {
-  const masters = (await lab.status(state)).filter((h) => h.role === "master");
-  return masters.length === 1 ? masters[0]!.host : null;
-}
 
 describe("lab with Redfish BMCs: 3 hosts, 6 VMs, fast profile", {
   skip: isRoot ? false : "needs root (network namespaces)",

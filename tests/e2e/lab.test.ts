@@ -8,26 +8,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as lab from "../../src/lab/lab.ts";
 import { DoubleRunObserver, sleep, takeLabLock, waitFor } from "./helpers.ts";
+import { allPlaced, masterOf, placement } from "./lab-helpers.ts";
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-
-async function placement(state: lab.LabState): Promise<Map<string, string[]>> {
-  const out = new Map<string, string[]>();
-  for (const host of state.hosts) {
-    for (const vm of await lab.vmsRunningOn(host.name)) out.set(vm, [...(out.get(vm) ?? []), host.name]);
-  }
-  return out;
-}
-
-/** Every VM runs on exactly one host, and none on the hosts in `not`. */
-async function allPlaced(state: lab.LabState, not: string[] = []): Promise<Map<string, string[]> | null> {
-  const p = await placement(state);
-  for (const vm of state.vms) {
-    const hosts = p.get(vm) ?? [];
-    if (hosts.length !== 1 || not.includes(hosts[0]!)) return null;
-  }
-  return p;
-}
 
 /** The slave with the most VMs (after a failure its VMs stay where they went: there is no failback). */
 async function busiestSlave(state: lab.LabState): Promise<string> {
@@ -43,11 +26,6 @@ async function busiestSlave(state: lab.LabState): Promise<string> {
     }
   }
   return best;
-}
-
-async function masterOf(state: lab.LabState): Promise<string | null> {
-  const masters = (await lab.status(state)).filter((h) => h.role === "master");
-  return masters.length === 1 ? masters[0]!.host : null;
 }
 
 /** A lab with its double-run observer, once every VM runs once. */

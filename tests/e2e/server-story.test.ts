@@ -13,25 +13,17 @@ import { labServerOf, startLabServer, stopLabServer } from "../../src/lab/lab-se
 import { gatewayAddress } from "../../src/lab/net.ts";
 import { IpmitoolDriver } from "../../src/power/ipmi/ipmitool-driver.ts";
 import { DoubleRunObserver, takeLabLock, waitFor } from "./helpers.ts";
+import { allPlaced, placement } from "./lab-helpers.ts";
 
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
 // biome-ignore lint/suspicious/noExplicitAny: the test reads the API's JSON answers
 type Json = any;
 
-async function placement(state: lab.LabState): Promise<Map<string, string[]>> {
-  const out = new Map<string, string[]>();
-  for (const host of state.hosts)
-    for (const vm of await lab.vmsRunningOn(host.name)) out.set(vm, [...(out.get(vm) ?? []), host.name]);
-  return out;
-}
-
 /** Each VM runs on exactly one host, none of them on `not`: the hosts, else null. */
 async function runningOnce(state: lab.LabState, vms: string[], not: string[]): Promise<string[] | null> {
-  const p = await placement(state);
-  const hosts = vms.map((vm) => p.get(vm) ?? []);
-  if (hosts.some((h) => h.length !== 1 || not.includes(h[0]!))) return null;
-  return hosts.map((h) => h[0]!);
+  const p = await allPlaced(state, not, vms);
+  return p === null ? null : vms.map((vm) => p.get(vm)![0]!);
 }
 
 describe("server story on the lab: HA enabled through the API, OOBM power off, VMs move", {
