@@ -35,7 +35,8 @@ export interface ReportedEvent {
 
 export type ServerCommand =
   | { id: number; type: "powerOn"; vm: string; host: string | null }
-  | { id: number; type: "maintenance"; enable: boolean };
+  | { id: number; type: "maintenance"; enable: boolean }
+  | { id: number; type: "migrate"; vm: string; target: string };
 
 export interface SyncDeps {
   link: ServerLink;
@@ -85,6 +86,9 @@ function commandProblem(c: unknown, i: number): string | null {
       return null;
     case "maintenance":
       return typeof o.enable === "boolean" ? null : `${where}.enable: must be true or false`;
+    case "migrate":
+      if (typeof o.vm !== "string") return `${where}.vm: must be a string`;
+      return typeof o.target === "string" ? null : `${where}.target: must be a string`;
     default:
       return `${where}.type: unknown command ${JSON.stringify(o.type)}`;
   }
@@ -208,6 +212,9 @@ export class ServerSync {
         return;
       case "maintenance":
         this.deps.feed({ type: "maintenanceRequested", enable: command.enable });
+        return;
+      case "migrate":
+        this.deps.feed({ type: "migrateRequested", vm: command.vm, target: command.target });
         return;
       default: {
         const never: never = command;

@@ -54,12 +54,12 @@ function commandWords(value: string): string[] | string {
   return value.split(/\s+/).filter((w) => w !== "");
 }
 
-async function waitRunning(run: ApiRun, key: string, timeoutMs: number): Promise<Vm> {
+async function waitRunning(run: ApiRun, key: string, timeoutMs: number, on?: string): Promise<Vm> {
   return waitUntil({
-    goal: `${key} to run`,
+    goal: on === undefined ? `${key} to run` : `${key} to run on ${on}`,
     read: async () => (await run.call("GET", `/vms/${encode(key)}`)) as Vm,
     stateOf: (v) => (v.host === null ? v.state : `${v.state} on ${v.host}`),
-    reached: (v) => v.state === "running",
+    reached: (v) => v.state === "running" && (on === undefined || v.host === on),
     timeoutMs,
     intervalMs: waitPollMs,
     progress: (line) => run.progress(line),
@@ -67,7 +67,7 @@ async function waitRunning(run: ApiRun, key: string, timeoutMs: number): Promise
 }
 
 export function addVmCommands(program: Command, io: Output): void {
-  const vm = program.command("vm").description("VMs: create, HA protection, power on");
+  const vm = program.command("vm").description("VMs: create, HA protection, power on, migrate");
   pageOptions(apiCommand(vm, "list", "list VMs with where they run"))
     .option("--cluster <cluster>", "only the VMs of this cluster")
     .option("--host <host>", "only the VMs running on this host")
@@ -165,6 +165,25 @@ export function addVmCommands(program: Command, io: Output): void {
         const answer = await run.call("POST", `/vms/${encode(key)}/start`, defined({ host: o.host }));
         if (o.wait === true) run.printObject(await waitRunning(run, key, o.timeout));
         else run.print(answer, () => [`power on of ${key} requested; the cluster's master carries it out`]);
+      }),
+    );
+  apiCommand(
+    vm,
+    "migrate <vm>",
+    "move a running VM to another host of its cluster (admission control judges it)",
+  )
+    .requiredOption("--host <host>", "the target host")
+    .option("--wait", "wait until it runs there (progress on stderr)")
+    .addOption(timeoutOption(300_000))
+    .action(
+      apiAction<{ host: string; wait?: boolean; timeout: number }>(io, async (run, o, args) => {
+        const key = arg(args, 0);
+        const answer = await run.call("POST", `/vms/${encode(key)}/migrate`, { host: o.host });
+        if (o.wait === true) run.printObject(await waitRunning(run, key, o.timeout, o.host));
+        else
+          run.print(answer, () => [
+            `move of ${key} to ${o.host} requested; the cluster's master carries it out`,
+          ]);
       }),
     );
   apiCommand(vm, "delete <vm>", "delete a VM that runs nowhere").action(

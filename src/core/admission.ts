@@ -52,6 +52,16 @@ function figures(t: Totals): string {
   return `${t.cpus} CPUs/${t.memoryMiB} MiB`;
 }
 
+/** Why `vm` does not fit on `host` now (its free CPUs or memory), or null. */
+export function hostFitProblem(
+  host: Pick<AdmissionHost, "name" | "cpus" | "memoryMiB" | "usedCpus" | "usedMemoryMiB">,
+  vm: AdmissionVm,
+): string | null {
+  const free = { cpus: host.cpus - host.usedCpus, memoryMiB: host.memoryMiB - host.usedMemoryMiB };
+  if (free.cpus >= vm.cpus && free.memoryMiB >= vm.memoryMiB) return null;
+  return `${vm.name} needs ${figures(vm)} but ${host.name} has ${figures(free)} free`;
+}
+
 /** The cluster as it would be after the change: eligible hosts, and the VMs that must stay protected. */
 function afterChange(
   hosts: readonly AdmissionHost[],
@@ -207,15 +217,8 @@ export function checkAdmission(
         if (!target) {
           return refuse(`admission control (failoverHosts): ${change.host} is not an eligible host`);
         }
-        const free = {
-          cpus: target.cpus - target.usedCpus,
-          memoryMiB: target.memoryMiB - target.usedMemoryMiB,
-        };
-        if (free.cpus < change.vm.cpus || free.memoryMiB < change.vm.memoryMiB) {
-          return refuse(
-            `admission control (failoverHosts): ${change.vm.name} needs ${figures(change.vm)} but ${change.host} has ${figures(free)} free`,
-          );
-        }
+        const problem = hostFitProblem(target, change.vm);
+        if (problem !== null) return refuse(`admission control (failoverHosts): ${problem}`);
       }
       const regular = after.hosts.filter((h) => !failover.has(h.name));
       const cap = sum(regular);

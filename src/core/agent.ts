@@ -19,6 +19,7 @@ import {
   stepLocalVms,
 } from "./local-vms.ts";
 import { ensureHostViews, onFenceResult, onHeartbeatsRead, readHeartbeats, stepMaster } from "./master.ts";
+import { onMigrateRequested } from "./migrate.ts";
 import { onPowerOnRequested } from "./power-on.ts";
 import { onMasterLeaseCreated, onVmRecordsRead, onVmStartFailed } from "./restart.ts";
 import { onVmsListed } from "./vm-listing.ts";
@@ -169,6 +170,9 @@ export function agentStep(state: AgentState, input: AgentInput): AgentEffect[] {
       break;
     case "powerOnRequested":
       onPowerOnRequested(state, input.vm, input.host, out);
+      break;
+    case "migrateRequested":
+      onMigrateRequested(state, input.vm, input.target, out);
       break;
     case "configChanged":
       indexSpec(state, input.cluster);

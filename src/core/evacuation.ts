@@ -13,8 +13,10 @@ export function stepEvacuations(state: AgentState, out: AgentEffect[]): void {
   if (master.migrations.size === 0 && ![...master.hosts.values()].some((h) => h.state === "maintenance"))
     return;
   for (const [vm, migration] of [...master.migrations]) {
+    // A VM that runs nowhere for now is moving the cold way (stopped, then restarted): its entry
+    // stays so the restart prefers the target, until it arrives or the move times out.
     const where = master.runningOn.get(vm);
-    if (where === undefined || where.host === migration.target) master.migrations.delete(vm);
+    if (where?.host === migration.target) master.migrations.delete(vm);
     else if (state.nowMs - migration.issuedAtMs >= state.spec.timing.vmStartTimeoutMs)
       master.migrations.delete(vm);
   }

@@ -25,6 +25,8 @@ export const eventTypes = {
   vmResetLimitReached: "ALARM: a VM hung again but reached its maximum resets",
   vmStopped: "a VM was stopped by HA",
   vmMigrated: "a VM moved to another host by live migration",
+  migrationStarted: "a user's migration was admitted; the source host moves the VM",
+  migrationRefused: "a user's migration was refused (admission control, or the VM or target cannot)",
   vmLeaseLost: "a VM was killed because its host lost its lease",
   powerOnRefused: "admission control refused a user power-on",
   powerOnAccepted: "a user power-on was admitted",

@@ -64,6 +64,7 @@ export type AgentInput =
     }
   | { type: "maintenanceRequested"; enable: boolean }
   | { type: "powerOnRequested"; vm: string; host: string | null }
+  | { type: "migrateRequested"; vm: string; target: string }
   | { type: "configChanged"; cluster: ClusterSpec };
 
 export type AgentEffect =

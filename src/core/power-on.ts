@@ -1,10 +1,19 @@
 // User power-ons on the master: placed by the planner (never on failover hosts), admitted only if
 // admission control still holds afterwards, then started like a restart with proof initialPowerOn.
-import { checkAdmission } from "./admission.ts";
-import { type AgentState, emit } from "./agent-state.ts";
+import { type AdmissionVm, checkAdmission } from "./admission.ts";
+import { type AgentState, emit, type MasterState } from "./agent-state.ts";
 import type { AgentEffect } from "./io.ts";
 import { planPlacement } from "./placement.ts";
 import { newTrack, placementHosts } from "./restart.ts";
+
+/** What admission control protects: running VMs, and those admitted or being restarted. */
+export function poweredOnVms(state: AgentState, master: MasterState): AdmissionVm[] {
+  const names = new Set([...master.runningOn.keys(), ...master.restarts.keys()]);
+  return [...names].sort().flatMap((name) => {
+    const s = state.vmSpecs.get(name);
+    return s === undefined ? [] : [{ name, cpus: s.cpus, memoryMiB: s.memoryMiB }];
+  });
+}
 
 export function onPowerOnRequested(
   state: AgentState,
@@ -57,13 +66,7 @@ export function onPowerOnRequested(
     refuse(`host ${target} cannot run VMs now`);
     return;
   }
-  // VMs admitted or being restarted but not running yet count as powered on too.
-  const poweredOnNames = new Set([...master.runningOn.keys(), ...master.restarts.keys()]);
-  const poweredOn = [...poweredOnNames].sort().flatMap((name) => {
-    const s = state.vmSpecs.get(name);
-    return s === undefined ? [] : [{ name, cpus: s.cpus, memoryMiB: s.memoryMiB }];
-  });
-  const verdict = checkAdmission(state.spec.admissionControl, hosts, poweredOn, {
+  const verdict = checkAdmission(state.spec.admissionControl, hosts, poweredOnVms(state, master), {
     kind: "powerOn",
     vm: { name: vm, cpus: spec.cpus, memoryMiB: spec.memoryMiB },
     host: target,

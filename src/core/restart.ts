@@ -6,7 +6,7 @@ import {
   type RunningVm,
   sortedKeys,
 } from "./agent-state.ts";
-import { restartPriorityOrder, type VmSpec } from "./cluster.ts";
+import { type Rule, restartPriorityOrder, type VmSpec } from "./cluster.ts";
 import type { AgentEffect, AgentInput, VmRecords } from "./io.ts";
 import { onConfirmDown, onStartRequest } from "./local-vms.ts";
 import { fenceProofValid, readableDatastores, unchangedForMs } from "./master.ts";
@@ -375,7 +375,8 @@ function placeReady(state: AgentState, master: MasterState, out: AgentEffect[]):
   const plan = planPlacement({
     hosts,
     vms: ready.filter((v) => master.restarts.get(v.name)!.failedHosts.length === 0).map(toPlacementVm),
-    rules: state.spec.rules,
+    rules:
+      master.migrations.size === 0 ? state.spec.rules : [...state.spec.rules, ...movesAsPreferences(master)],
     haTag: state.spec.haTag,
     admissionControl: state.spec.admissionControl,
   });
@@ -515,6 +516,16 @@ export function onVmStartFailed(state: AgentState, msg: VmStartFailedMsg, out: A
 }
 
 /** Placement's view of the hosts, with capacity taken by running VMs and by starts in flight. */
+/** Moves in flight as preferred (never strict) VM-host rules: a cold move restarts at its target if it can. */
+export function movesAsPreferences(master: MasterState): Rule[] {
+  return [...master.migrations].map(([vm, m]) => ({
+    type: "vmHostAffinity",
+    vms: [vm],
+    hosts: [m.target],
+    strict: false,
+  }));
+}
+
 export function placementHosts(
   state: AgentState,
   master: MasterState,

@@ -54,4 +54,5 @@ export type ReportedEvent = Static<typeof ReportedEventSchema>;
 /** A command the server hands an agent at sync. */
 export type AgentCommand =
   | { id: number; type: "powerOn"; vm: string; host: string | null }
-  | { id: number; type: "maintenance"; enable: boolean };
+  | { id: number; type: "maintenance"; enable: boolean }
+  | { id: number; type: "migrate"; vm: string; target: string };

@@ -86,6 +86,21 @@ export function applyEvent(world: World, event: ScenarioEvent): void {
       );
       if (host!.agent !== null) world.toAgent(host!, { type: "maintenanceRequested", enable: event.enable });
       break;
+    case "migrate": {
+      world.record("-", "migrate", `user moves ${event.vm} to ${event.to}`);
+      const master = primaryMaster(world);
+      if (master === null)
+        world.record("-", "migrationRefused", `${event.vm}: no master to ask`, {
+          type: "migrationRefused",
+          host: "-",
+          vm: event.vm,
+          target: event.to,
+          reason: "no master",
+        });
+      else
+        world.toAgent(world.hosts.get(master)!, { type: "migrateRequested", vm: event.vm, target: event.to });
+      break;
+    }
     case "powerOnVm": {
       if (!world.spec.vms.some((v) => v.name === event.spec.name)) {
         world.spec = { ...world.spec, vms: [...world.spec.vms, event.spec] };

@@ -119,7 +119,7 @@ export function fuzzScenario(seed: number, options: FuzzOptions): Scenario {
 function randomFault(rng: Rng, atMs: number, hosts: HostSpec[], vms: VmSpec[]): ScenarioEvent {
   const host = rng.pick(hosts).name;
   const index = 0;
-  switch (rng.int(0, 13)) {
+  switch (rng.int(0, 14)) {
     case 0:
     case 1:
       return { kind: "crash", atMs, index, host };
@@ -149,6 +149,8 @@ function randomFault(rng: Rng, atMs: number, hosts: HostSpec[], vms: VmSpec[]): 
       return { kind: "pause", atMs, index, host, forMs: rng.int(500, 15_000) };
     case 12:
       return { kind: "vmStartFailures", atMs, index, host, count: rng.int(1, 3) };
+    case 13:
+      return { kind: "migrate", atMs, index, vm: rng.pick(vms).name, to: host };
     default:
       return { kind: "heal", atMs, index, host };
   }

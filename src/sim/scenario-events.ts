@@ -114,6 +114,13 @@ const actions: { [K in ScenarioEventKind]: ActionReader<K> } = {
       enable: opt(o, "enable", path, bool, true),
     };
   },
+  migrate: (v, path, when, names) => {
+    const o = mapping(v, path, ["vm", "to"]);
+    return {
+      vm: req(o, "vm", path, (x, p) => names.vm(x, p, when)).name,
+      to: req(o, "to", path, (h, p) => names.host(h, p, when)).name,
+    };
+  },
   powerOnVm: (v, path, when, names) => {
     const { spec, host } = readVm(v, path, names, when);
     names.addVm(spec, path, when);

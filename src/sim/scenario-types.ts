@@ -18,6 +18,7 @@ export const scenarioEventKinds = {
   powerOn: "the host is powered on again",
   heal: "ends isolation, partitions, storage loss and BMC failure, of one host or of all",
   maintenance: "the host enters (enable: true) or leaves (enable: false) maintenance mode",
+  migrate: "the user moves a running VM to another host (admission control judges the target)",
   powerOnVm: "a new VM is powered on, on the given host or where the planner places it",
   vmStartFailures: "the next `count` VM starts on the host fail",
   pause: "the host's processes freeze for a while (a GC pause, SIGSTOP)",
@@ -43,6 +44,7 @@ export type ScenarioEvent =
   | { kind: "powerOn"; atMs: number; index: number; host: string }
   | { kind: "heal"; atMs: number; index: number; host: string | "all" }
   | { kind: "maintenance"; atMs: number; index: number; host: string; enable: boolean }
+  | { kind: "migrate"; atMs: number; index: number; vm: string; to: string }
   /** `host` null: the planner picks. */
   | { kind: "powerOnVm"; atMs: number; index: number; spec: VmSpec; host: string | null }
   | { kind: "vmStartFailures"; atMs: number; index: number; host: string; count: number }

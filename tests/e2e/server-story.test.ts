@@ -169,6 +169,27 @@ describe("server story on the lab: HA enabled through the API, OOBM power off, V
     assert.deepEqual(observer.violations, []);
   });
 
+  it("a user's move: web1 goes to the host asked for (a clean stop and start: the process driver cannot migrate live)", async () => {
+    const listed = (await api("GET", "/vms?cluster=lab")).items as Json[];
+    const from = listed.find((v) => v.name === "web1").host as string;
+    const to = ["h1", "h3", "h4"].find((h) => h !== from)!;
+    const answer = await api("POST", "/vms/web1/migrate", { host: to });
+    assert.deepEqual(answer, { vm: "web1", from, to, accepted: true });
+    await waitFor(
+      "web1 on the host asked for",
+      () =>
+        runningOnce(
+          state,
+          ["web1"],
+          ["h1", "h2", "h3", "h4"].filter((h) => h !== to),
+        ),
+      60_000,
+      100,
+    );
+    assert.ok((await events("migrationStarted")).some((e) => e.vm === "web1" && e.data?.target === to));
+    assert.deepEqual(observer.violations, []);
+  });
+
   it("with the server stopped right after the VMs are created, they still move", async () => {
     await api("POST", "/hosts/h2/oobm/power", { action: "ON" });
     await waitFor("h2 back and Available", async () => (await haStates()).h2 === "Available", 60_000, 500);

@@ -357,6 +357,34 @@ export function apiSuite(name: string, open: () => Promise<DatabaseSubject>, ski
       assert.equal(running.body.host, "h2");
     });
 
+    it("moves a running VM through the master, judged by admission control", async () => {
+      // From the previous test: big runs on h2, mid on h3 (16 CPUs each), h1 is free.
+      const notRunning = await s.call("POST", "/api/v1/vms/web1/migrate", { host: "h1" });
+      assert.equal(notRunning.status, 409, JSON.stringify(notRunning.body));
+      assert.match(notRunning.body.error.message, /only a running VM moves/);
+      const same = await s.call("POST", "/api/v1/vms/big/migrate", { host: "h2" });
+      assert.equal(same.status, 409);
+      assert.match(same.body.error.message, /already runs on h2/);
+      const unknown = await s.call("POST", "/api/v1/vms/big/migrate", { host: "nowhere" });
+      assert.equal(unknown.status, 400);
+      assert.equal(unknown.body.error.field, "body.host");
+      const full = await s.call("POST", "/api/v1/vms/big/migrate", { host: "h3" });
+      assert.equal(full.status, 409, JSON.stringify(full.body));
+      assert.equal(full.body.error.code, "refused");
+      const moved = await s.call("POST", "/api/v1/vms/big/migrate", { host: "h1" });
+      assert.equal(moved.status, 202, JSON.stringify(moved.body));
+      assert.deepEqual(moved.body, { vm: "big", from: "h2", to: "h1", accepted: true });
+      const sync = await s.call("POST", "/api/v1/agent/sync", { ...report, events: [] }, credential);
+      ok(sync);
+      assert.ok(
+        sync.body.commands.some(
+          (c: { type: string; vm: string; target: string }) =>
+            c.type === "migrate" && c.vm === "big" && c.target === "h1",
+        ),
+        JSON.stringify(sync.body.commands),
+      );
+    });
+
     it("serves metrics, health and the OpenAPI document", async () => {
       const health = await s.call("GET", "/health", undefined, null);
       ok(health);

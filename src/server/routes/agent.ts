@@ -27,6 +27,7 @@ const warningTypes = new Set([
   "hostDeclaredDead",
   "vmReset",
   "powerOnRefused",
+  "migrationRefused",
 ]);
 
 export function levelOf(type: string): EventLevel {

@@ -1,7 +1,8 @@
 // VMs: created from an offering (or explicit CPUs and memory) on a datastore of a cluster, powered
 // on through the cluster's master after admission control; HA and restart priority per VM.
 import { Type } from "typebox";
-import { admit } from "../admission-view.ts";
+import { hostFitProblem } from "../../core/admission.ts";
+import { admissionInputs, admit } from "../admission-view.ts";
 import { sourceOf } from "../auth.ts";
 import type { ServerContext } from "../context.ts";
 import { ApiError } from "../errors.ts";
@@ -292,6 +293,60 @@ export function vmRoutes(app: App, ctx: ServerContext): void {
         );
       await requestPowerOn(ctx, req, vm, host);
       return reply.status(202).send({ vm: vm.name, accepted: true });
+    },
+  );
+  app.post(
+    "/vms/:id/migrate",
+    route(
+      "operator",
+      "vms",
+      "move a running VM to another host of its cluster (admission control judges the target)",
+      {
+        params: IdParams,
+        body: Type.Object({ host: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+      },
+    ),
+    async (req, reply) => {
+      const vm = await findByKey(db, "vms", (req.params as IdParams).id);
+      const { host: hostKey } = req.body as { host: string };
+      const host = await findByKey(db, "hosts", hostKey).catch(() => {
+        throw new ApiError("invalidInput", `body.host: no host "${hostKey}"`, "body.host");
+      });
+      if (host.cluster_id !== vm.cluster_id)
+        throw new ApiError(
+          "refused",
+          `body.host: host ${host.name} is in another cluster; a VM moves only within its cluster (each cluster has its own datastores)`,
+          "body.host",
+        );
+      const b = await loadClusterBundle(db, vm.cluster_id);
+      const status = clusterStatus(b, ctx.now().getTime(), await staleMs(db));
+      const current = status.vms.find((v) => v.id === vm.id);
+      if (current?.state !== "running" || current.host === null)
+        throw new ApiError(
+          "conflict",
+          `VM ${vm.name} is ${current?.state ?? "unknown"}: only a running VM moves`,
+        );
+      if (current.host === host.name)
+        throw new ApiError("conflict", `VM ${vm.name} already runs on ${host.name}`, "body.host");
+      const size = { name: vm.name, cpus: vm.cpus, memoryMiB: vm.memory_mib };
+      const target = admissionInputs(status).hosts.find((h) => h.name === host.name)!;
+      const fit = target.eligible ? hostFitProblem(target, size) : `host ${host.name} cannot run VMs now`;
+      if (fit !== null) throw new ApiError("refused", `the move is refused: ${fit}`, "body.host");
+      admit(b, status, { kind: "powerOn", vm: size, host: host.name });
+      await queueCommand(ctx, vm.cluster_id, null, "migrate", { vm: vm.name, target: host.name });
+      await ctx.events.record([
+        {
+          clusterId: vm.cluster_id,
+          host: current.host,
+          vm: vm.name,
+          type: "migrateRequested",
+          level: "info",
+          message: `move of ${vm.name} from ${current.host} to ${host.name} requested; the cluster's master carries it out`,
+          data: { target: host.name },
+          source: sourceOf(req),
+        },
+      ]);
+      return reply.status(202).send({ vm: vm.name, from: current.host, to: host.name, accepted: true });
     },
   );
   app.delete(
