@@ -72,7 +72,8 @@ describe("server story on the lab: HA enabled through the API, OOBM power off, V
 
   after(async () => {
     observer?.stop();
-    if (state !== undefined) await lab.down(state.dir, () => {});
+    // VIGIL_KEEP_LAB=1 leaves the lab (and its logs) for a look after a failure; `vigil lab down --dir`.
+    if (state !== undefined && process.env.VIGIL_KEEP_LAB !== "1") await lab.down(state.dir, () => {});
     release();
   });
 
