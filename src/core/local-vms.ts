@@ -76,7 +76,9 @@ function refuseStart(
 export function onConfirmDown(state: AgentState, msg: ConfirmDownMsg, out: AgentEffect[]): void {
   const local = state.local.get(msg.vm);
   if (local !== undefined || state.pendingStarts.has(msg.vm)) return;
-  if ((state.endedEpochs.get(msg.vm) ?? 0) >= msg.epoch) return;
+  // Also when this epoch already ended here: its poweredoff record may never have reached the
+  // datastore (lost with it), and writing it again is true either way, as this host never runs
+  // an ended epoch again.
   writePoweredOff(state, msg.vm, msg.epoch, "stopped", out);
 }
 

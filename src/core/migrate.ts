@@ -5,6 +5,7 @@
 import { checkAdmission, hostFitProblem } from "./admission.ts";
 import { type AgentState, emit } from "./agent-state.ts";
 import type { AgentEffect } from "./io.ts";
+import { onMigrateRequest } from "./local-vms.ts";
 import { poweredOnVms } from "./power-on.ts";
 import { placementHosts } from "./restart.ts";
 
@@ -42,5 +43,7 @@ export function onMigrateRequested(state: AgentState, vm: string, target: string
   const source = master.runningOn.get(vm)!.host;
   emit(out, { type: "migrationStarted", host: state.self, vm, subject: source, target });
   master.migrations.set(vm, { target, issuedAtMs: state.nowMs });
-  out.push({ type: "send", to: source, msg: { type: "migrateVm", from: state.self, vm, target } });
+  const msg = { type: "migrateVm" as const, from: state.self, vm, target };
+  if (source === state.self) onMigrateRequest(state, msg, out);
+  else out.push({ type: "send", to: source, msg });
 }
