@@ -26,6 +26,19 @@ async function runningOnce(state: lab.LabState, vms: string[], not: string[]): P
   return p === null ? null : vms.map((vm) => p.get(vm)![0]!);
 }
 
+/** Every agent's log lines and status entry naming `vm`: what a failed wait shows. */
+async function hostLogsAbout(state: lab.LabState, vm: string): Promise<string> {
+  const lines: string[] = [];
+  for (const host of state.hosts) {
+    const dir = lab.hostDir(state, host.name);
+    const log = await readFile(join(dir, "agent.log"), "utf8").catch(() => "");
+    lines.push(...log.split("\n").filter((l) => l.includes(`"${vm}"`) || l.includes("migrat")));
+    const status = await readFile(join(dir, "state", "status.json"), "utf8").catch(() => "{}");
+    lines.push(`${host.name} status: ${status.slice(0, 600)}`);
+  }
+  return lines.join("\n");
+}
+
 describe("server story on the lab: HA enabled through the API, OOBM power off, VMs move", {
   skip: isRoot ? false : "needs root (network namespaces)",
   timeout: 600_000,
@@ -186,8 +199,17 @@ describe("server story on the lab: HA enabled through the API, OOBM power off, V
         ),
       60_000,
       100,
+    ).catch(async (error: unknown) => {
+      throw new Error(
+        `${String(error)}; what the hosts said about web1:\n${await hostLogsAbout(state, "web1")}`,
+      );
+    });
+    await waitFor(
+      "the master's migrationStarted event at the server",
+      async () => (await events("migrationStarted")).some((e) => e.vm === "web1" && e.data?.target === to),
+      15_000,
+      500,
     );
-    assert.ok((await events("migrationStarted")).some((e) => e.vm === "web1" && e.data?.target === to));
     assert.deepEqual(observer.violations, []);
   });
 
