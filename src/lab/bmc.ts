@@ -2,7 +2,7 @@
 // address, each on its own port, whose power off and on run the host's power hook (kill every process
 // of the namespace and take its link down; bring it up and start the agent). They outlive
 // `vigil lab up`; `down` stops them by pid, `bmc-fail` freezes them with SIGSTOP.
-import { readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, readlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { IpmiSim } from "../power/ipmi/ipmi-sim.ts";
 import { RedfishSim } from "../power/redfish/redfish-sim.ts";
@@ -70,6 +70,32 @@ export async function stopLabBmcs(state: LabState): Promise<void> {
     for (const signal of ["SIGCONT", "SIGKILL"] as const) {
       try {
         process.kill(-pid, signal);
+      } catch {
+        // Gone already.
+      }
+    }
+  }
+}
+
+/**
+ * BMCs and servers of labs whose directory is gone (removed by hand, or left by a crashed run)
+ * still hold their ports. There is one lab per machine (fixed bridge and addresses), so bringing one
+ * up removes every lab BMC (a process whose working directory is a lab host's `bmc` directory) and
+ * every lab server (listening on the gateway address).
+ */
+export async function killStrayLabBmcs(): Promise<void> {
+  for (const entry of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cwd = await readlink(`/proc/${entry}/cwd`).catch(() => "");
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    // A lab's management server listens on the gateway address: a stale one would answer the
+    // next lab's agents.
+    const labServer =
+      cmdline.includes(`\0server\0`) && cmdline.includes(`\0--listen\0${net.gatewayAddress}\0`);
+    if (!labServer && !/\/hosts\/h\d+\/bmc( \(deleted\))?$/.test(cwd)) continue;
+    for (const signal of ["SIGCONT", "SIGKILL"] as const) {
+      try {
+        process.kill(Number(entry), signal);
       } catch {
         // Gone already.
       }

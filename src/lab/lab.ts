@@ -399,6 +399,8 @@ export async function down(dir: string, say: (line: string) => void): Promise<vo
     await stopLabServer(labServerOf(dir)).catch(() => {});
   }
   await net.removeAll();
+  const { killStrayLabBmcs } = await import("./bmc.ts");
+  await killStrayLabBmcs();
   if (existsSync(dir)) {
     for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
     await rm(dir, { recursive: true, force: true });
