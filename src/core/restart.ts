@@ -191,6 +191,17 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
         reason: waitingReason(state, name),
       });
     }
+  } else if (track.phase === "starting" && startTargetFenced(state, master, track)) {
+    // The BMC confirmed the target off after the start was sent: that start can never complete,
+    // so waiting out vmStartTimeoutMs would only delay the VM. The next epoch needs a proof again,
+    // and the fence is one (the lease of the lost start is the target's). Checked before resending:
+    // a request sent after the fence could reach the host booting again.
+    const failure = {
+      reason: `${track.target} was fenced during the start`,
+      epoch: track.epoch + 1,
+      silent: true,
+    };
+    failAttempt(state, master, name, track, failure, out);
   } else if (
     track.phase === "starting" &&
     state.nowMs - track.issuedAtMs < timing.vmStartTimeoutMs &&
@@ -200,16 +211,6 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
     // The target does not report the VM even as starting: the request may have been lost. Resending
     // is safe: the target starts an epoch only once.
     sendStart(state, name, track, out);
-  } else if (track.phase === "starting" && startTargetFenced(state, master, track)) {
-    // The BMC confirmed the target off after the start was sent: that start can never complete,
-    // so waiting out vmStartTimeoutMs would only delay the VM. The next epoch needs a proof again,
-    // and the fence is one (the lease of the lost start is the target's).
-    const failure = {
-      reason: `${track.target} was fenced during the start`,
-      epoch: track.epoch + 1,
-      silent: true,
-    };
-    failAttempt(state, master, name, track, failure, out);
   } else if (track.phase === "starting" && state.nowMs - track.issuedAtMs >= timing.vmStartTimeoutMs) {
     const target = track.target!;
     const targetState = target === state.self ? "connected" : master.hosts.get(target)?.state;
@@ -223,12 +224,14 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
   }
 }
 
-/** The start's target was fenced (BMC confirmed off) after the start was issued, and is still off. */
+/** The start's target was fenced (BMC confirmed off) after the last start request went to it, and is still off. */
 function startTargetFenced(state: AgentState, master: MasterState, track: RestartTrack): boolean {
   const target = track.target;
   if (target === null || target === state.self) return false;
   const view = master.hosts.get(target);
-  return view !== undefined && view.fenceConfirmedAtMs >= track.issuedAtMs && fenceProofValid(state, target);
+  return (
+    view !== undefined && view.fenceConfirmedAtMs >= track.lastSentAtMs && fenceProofValid(state, target)
+  );
 }
 
 /** A live holder that does not run the VM (its start never arrived) is asked to end that epoch. */
