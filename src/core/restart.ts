@@ -78,6 +78,11 @@ export function stepRestarts(state: AgentState, out: AgentEffect[]): void {
       master.restarts.delete(name);
     }
   }
+  // A VM autostarted after this master found it without a lease has one now: a crash must not wait
+  // for the recheck.
+  for (const name of master.neverStarted.keys()) {
+    if (master.runningOn.has(name)) master.neverStarted.delete(name);
+  }
   // New tracks, in configuration order, for protected VMs that run nowhere.
   for (const spec of notRunning(state, master)) {
     const name = spec.name;
@@ -200,6 +205,8 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
       reason: `${track.target} was fenced during the start`,
       epoch: track.epoch + 1,
       silent: true,
+      // The VM did not fail, its host did: no backoff.
+      atOnce: true,
     };
     failAttempt(state, master, name, track, failure, out);
   } else if (
@@ -269,7 +276,7 @@ function failAttempt(
   master: MasterState,
   name: string,
   track: RestartTrack,
-  failure: { reason: string; epoch: number; silent: boolean },
+  failure: { reason: string; epoch: number; silent: boolean; atOnce?: boolean },
   out: AgentEffect[],
 ): void {
   const reason = failure.reason;
@@ -295,7 +302,7 @@ function failAttempt(
   }
   // vSphere's schedule: attempts at T0, +2, +6, +14, +30 units after the first.
   const delay = state.spec.timing.restartBackoffMs * (2 ** track.attempts - 1);
-  track.nextAttemptAtMs = track.firstIssuedAtMs + delay;
+  track.nextAttemptAtMs = failure.atOnce === true ? state.nowMs : track.firstIssuedAtMs + delay;
   emit(out, {
     type: "vmRestartScheduled",
     host: state.self,
