@@ -1,13 +1,16 @@
 // Benchmark (not a test; needs root): crash one slave of a 5-host lab with 50 VMs, repeatedly, and
 // print p50, p95 and max of (a) the time until the master declares it dead and (b) the time until all
 // of its VMs run elsewhere, with BMC fencing and lease-only, at the default and fast timing profiles;
-// then the same two figures for a master crash. Usage: npx tsx bench/failover.bench.ts [runs=10]
+// then the same two figures for a master crash.
+// Usage: npx tsx bench/failover.bench.ts [runs=10] [config, e.g. bmc-fast-slave] [keepSlowerThanMs=15000]
 import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as lab from "../src/lab/lab.ts";
 
 const runs = Number(process.argv[2] ?? 10);
+/** Runs slower than this keep every host's agent log in /tmp/vigil-bench-slow-*. */
+const keepSlowerThanMs = Number(process.argv[4] ?? 15_000);
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -66,7 +69,12 @@ async function measure(bmc: boolean, fast: boolean, victimIsMaster: boolean): Pr
   const dead: number[] = [];
   const back: number[] = [];
   try {
-    await until(async () => ((await whole(state)) ? true : null), 90_000, 250);
+    // A lab that never got whole (a VM never autostarted) would make every run wait 90 s for it.
+    if ((await until(async () => ((await whole(state)) ? true : null), 90_000, 250)) === null) {
+      const p = await placement(state);
+      const missing = state.vms.filter((vm) => (p.get(vm) ?? []).length !== 1);
+      throw new Error(`the lab never got whole; not running exactly once: ${missing.join(" ")}`);
+    }
     for (let i = 0; i < runs; i++) {
       const master = await until(() => masterOf(state), 60_000, 250);
       if (master === null) throw new Error("no master in the lab");
@@ -92,7 +100,7 @@ async function measure(bmc: boolean, fast: boolean, victimIsMaster: boolean): Pr
       }, 120_000);
       const deadAt = await until(() => declaredDeadAt(state, victim, crashedAt), 30_000, 250);
       if (movedAt !== null) back.push(movedAt - crashedAt);
-      if (movedAt === null || movedAt - crashedAt > 15_000) {
+      if (movedAt === null || movedAt - crashedAt > keepSlowerThanMs) {
         // Keep the evidence of a slow run: every host's agent log, with the crash time.
         const keep = await mkdtemp(join(tmpdir(), "vigil-bench-slow-"));
         for (const h of state.hosts)

@@ -24,7 +24,7 @@ import { FileDatastore } from "./datastore/file-datastore.ts";
 import { makeFencer } from "./fencing.ts";
 import { KeeperClient, KeeperServer } from "./keeper-link.ts";
 import { KeeperRuntime } from "./keeper-runtime.ts";
-import { tcpProbe } from "./probe.ts";
+import { hostProbeTimeoutMs, isolationProbeTimeoutMs, tcpProbe } from "./probe.ts";
 import { AgentRuntime } from "./runtime.ts";
 import { ServerLink } from "./server-link.ts";
 import { readCachedMeta } from "./server-meta.ts";
@@ -146,7 +146,9 @@ export async function runAgent(agentFile: string): Promise<void> {
     send: (to, msg) => transport.send(to, msg),
     ping: (target) => {
       const peer = cluster.network[target];
-      return peer === undefined ? tcpProbe(target, 9, 1000) : tcpProbe(peer.address, peer.port, 1000);
+      return peer === undefined
+        ? tcpProbe(target, 9, isolationProbeTimeoutMs(cluster.spec.timing))
+        : tcpProbe(peer.address, peer.port, hostProbeTimeoutMs(cluster.spec.timing));
     },
     toKeeper: (status) => keeper.send({ type: "agentStatus", ...status }),
     driverSpec: (vm) => {

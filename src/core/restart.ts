@@ -78,6 +78,11 @@ export function stepRestarts(state: AgentState, out: AgentEffect[]): void {
       master.restarts.delete(name);
     }
   }
+  // A VM autostarted after this master found it without a lease has one now: a crash must not wait
+  // for the recheck.
+  for (const name of master.neverStarted.keys()) {
+    if (master.runningOn.has(name)) master.neverStarted.delete(name);
+  }
   // New tracks, in configuration order, for protected VMs that run nowhere.
   for (const spec of notRunning(state, master)) {
     const name = spec.name;
@@ -191,6 +196,19 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
         reason: waitingReason(state, name),
       });
     }
+  } else if (track.phase === "starting" && startTargetFenced(state, master, track)) {
+    // The BMC confirmed the target off after the start was sent: that start can never complete,
+    // so waiting out vmStartTimeoutMs would only delay the VM. The next epoch needs a proof again,
+    // and the fence is one (the lease of the lost start is the target's). Checked before resending:
+    // a request sent after the fence could reach the host booting again.
+    const failure = {
+      reason: `${track.target} was fenced during the start`,
+      epoch: track.epoch + 1,
+      silent: true,
+      // The VM did not fail, its host did: no backoff.
+      atOnce: true,
+    };
+    failAttempt(state, master, name, track, failure, out);
   } else if (
     track.phase === "starting" &&
     state.nowMs - track.issuedAtMs < timing.vmStartTimeoutMs &&
@@ -200,16 +218,6 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
     // The target does not report the VM even as starting: the request may have been lost. Resending
     // is safe: the target starts an epoch only once.
     sendStart(state, name, track, out);
-  } else if (track.phase === "starting" && startTargetFenced(state, master, track)) {
-    // The BMC confirmed the target off after the start was sent: that start can never complete,
-    // so waiting out vmStartTimeoutMs would only delay the VM. The next epoch needs a proof again,
-    // and the fence is one (the lease of the lost start is the target's).
-    const failure = {
-      reason: `${track.target} was fenced during the start`,
-      epoch: track.epoch + 1,
-      silent: true,
-    };
-    failAttempt(state, master, name, track, failure, out);
   } else if (track.phase === "starting" && state.nowMs - track.issuedAtMs >= timing.vmStartTimeoutMs) {
     const target = track.target!;
     const targetState = target === state.self ? "connected" : master.hosts.get(target)?.state;
@@ -223,12 +231,14 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
   }
 }
 
-/** The start's target was fenced (BMC confirmed off) after the start was issued, and is still off. */
+/** The start's target was fenced (BMC confirmed off) after the last start request went to it, and is still off. */
 function startTargetFenced(state: AgentState, master: MasterState, track: RestartTrack): boolean {
   const target = track.target;
   if (target === null || target === state.self) return false;
   const view = master.hosts.get(target);
-  return view !== undefined && view.fenceConfirmedAtMs >= track.issuedAtMs && fenceProofValid(state, target);
+  return (
+    view !== undefined && view.fenceConfirmedAtMs >= track.lastSentAtMs && fenceProofValid(state, target)
+  );
 }
 
 /** A live holder that does not run the VM (its start never arrived) is asked to end that epoch. */
@@ -266,7 +276,7 @@ function failAttempt(
   master: MasterState,
   name: string,
   track: RestartTrack,
-  failure: { reason: string; epoch: number; silent: boolean },
+  failure: { reason: string; epoch: number; silent: boolean; atOnce?: boolean },
   out: AgentEffect[],
 ): void {
   const reason = failure.reason;
@@ -292,7 +302,7 @@ function failAttempt(
   }
   // vSphere's schedule: attempts at T0, +2, +6, +14, +30 units after the first.
   const delay = state.spec.timing.restartBackoffMs * (2 ** track.attempts - 1);
-  track.nextAttemptAtMs = track.firstIssuedAtMs + delay;
+  track.nextAttemptAtMs = failure.atOnce === true ? state.nowMs : track.firstIssuedAtMs + delay;
   emit(out, {
     type: "vmRestartScheduled",
     host: state.self,

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parseAgentConfig, parseClusterFile } from "../../src/agent/config.ts";
+import { hostProbeTimeoutMs, isolationProbeTimeoutMs } from "../../src/agent/probe.ts";
 import { ScenarioError } from "../../src/sim/scenario.ts";
 
 const cluster = `name: c
@@ -76,6 +77,21 @@ describe("cluster.yaml", () => {
       "network",
       /h2/,
     );
+  });
+});
+
+describe("probe timeouts follow the timing profile", () => {
+  it("the fast profile probes hosts for a heartbeat interval, the default for a second", () => {
+    const fast = parseClusterFile(`${cluster}timingProfile: fast\n`, "cluster.yaml").spec.timing;
+    const standard = parseClusterFile(cluster, "cluster.yaml").spec.timing;
+    assert.equal(hostProbeTimeoutMs(fast), 250);
+    assert.equal(hostProbeTimeoutMs(standard), 1000);
+  });
+
+  it("isolation addresses keep at least a second in both profiles", () => {
+    const fast = parseClusterFile(`${cluster}timingProfile: fast\n`, "cluster.yaml").spec.timing;
+    assert.equal(isolationProbeTimeoutMs(fast), 1000);
+    assert.equal(isolationProbeTimeoutMs(parseClusterFile(cluster, "cluster.yaml").spec.timing), 1000);
   });
 });
 
