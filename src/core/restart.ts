@@ -209,6 +209,19 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
       atOnce: true,
     };
     failAttempt(state, master, name, track, failure, out);
+  } else if (track.phase === "starting" && startTargetDead(state, master, track)) {
+    // The target was declared dead (silent, its datastore heartbeat stale, no ping answer) while
+    // starting the VM. Retrying now is safe because the next epoch still needs a proof, and the
+    // proof left without a BMC, lease expiry, means the target's keeper stopped renewing: its
+    // watchdog resets the host, which ends any start it had in flight (rule 3; the simulator models
+    // the reset, so a frozen host that wakes up later cannot complete an old start).
+    const failure = {
+      reason: `${track.target} died during the start`,
+      epoch: track.epoch + 1,
+      silent: true,
+      atOnce: true,
+    };
+    failAttempt(state, master, name, track, failure, out);
   } else if (
     track.phase === "starting" &&
     state.nowMs - track.issuedAtMs < timing.vmStartTimeoutMs &&
@@ -229,6 +242,14 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
       failAttempt(state, master, name, track, failure, out);
     }
   }
+}
+
+/** The start's target is declared dead (a fence, if any, is still to come). */
+function startTargetDead(state: AgentState, master: MasterState, track: RestartTrack): boolean {
+  const target = track.target;
+  if (target === null || target === state.self) return false;
+  const view = master.hosts.get(target)?.state;
+  return view === "dead" || view === "fencing";
 }
 
 /** The start's target was fenced (BMC confirmed off) after the last start request went to it, and is still off. */

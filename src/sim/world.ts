@@ -22,6 +22,8 @@ import type { SimSettings } from "./scenario-types.ts";
 export interface SimHost {
   spec: HostSpec;
   powered: boolean;
+  /** Bumped by every power change, so a reboot after a watchdog reset does not undo a later one. */
+  powerGeneration: number;
   agent: AgentState | null;
   keeper: KeeperState | null;
   /** Bumped when the agent or keeper process is replaced, so their old timers die. */
@@ -89,6 +91,8 @@ export interface WorldObserver {
 
 const killDelayMs = 100;
 const pingTimeoutMs = 1000;
+/** How long a host reset by its watchdog takes to boot again. */
+const watchdogRebootMs = 20_000;
 
 export class World {
   readonly queue = new EventQueue();
@@ -131,6 +135,7 @@ export class World {
     const host: SimHost = {
       spec,
       powered: false,
+      powerGeneration: 0,
       agent: null,
       keeper: null,
       agentGeneration: 0,
@@ -189,6 +194,7 @@ export class World {
   powerOnHost(name: string, steadyState = false): void {
     const host = this.hosts.get(name)!;
     if (host.powered) return;
+    host.powerGeneration += 1;
     host.powered = true;
     host.incarnation += 1;
     this.startKeeper(host, steadyState);
@@ -236,6 +242,7 @@ export class World {
   }
 
   powerOffHost(host: SimHost, why: string): void {
+    host.powerGeneration += 1;
     if (!host.powered) return;
     host.powered = false;
     this.killAgent(host);
@@ -574,10 +581,15 @@ export class World {
     host.watchdogDeadlineMs = deadline;
     this.queue.push(Math.max(this.nowMs, deadline), () => {
       if (host.watchdogDeadlineMs !== deadline || !host.powered) return;
-      const victims = this.copiesOn(host.spec.name);
-      if (victims.length === 0) return;
-      this.record(host.spec.name, "watchdog", `watchdog fired: ${victims.length} VM(s) killed`);
-      for (const copy of victims) this.removeCopy(copy, "watchdog");
+      // A hardware watchdog resets the whole host: VMs, and starts its frozen agent had issued but
+      // not carried out yet (they die with it), then the host boots again.
+      const victims = this.copiesOn(host.spec.name).length;
+      this.record(host.spec.name, "watchdog", `watchdog fired: host reset, ${victims} VM(s) killed`);
+      this.powerOffHost(host, "watchdog");
+      const generation = host.powerGeneration;
+      this.at(watchdogRebootMs, () => {
+        if (host.powerGeneration === generation) this.powerOnHost(host.spec.name);
+      });
     });
   }
 
