@@ -301,7 +301,9 @@ function failAttempt(
   out: AgentEffect[],
 ): void {
   const reason = failure.reason;
-  track.attempts += 1;
+  // A start lost with its host (atOnce) says nothing about the VM: it does not use up an attempt,
+  // or a VM that keeps landing on hosts that then fail would give up while others could run it.
+  if (failure.atOnce !== true) track.attempts += 1;
   if (track.target !== null && !track.failedHosts.includes(track.target)) {
     track.failedHosts = [...track.failedHosts, track.target].slice(-failedHostsRememberedMax);
   }
