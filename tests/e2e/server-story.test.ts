@@ -26,6 +26,17 @@ async function runningOnce(state: lab.LabState, vms: string[], not: string[]): P
   return p === null ? null : vms.map((vm) => p.get(vm)![0]!);
 }
 
+/** Waits until every VM of `vms` runs once, none of them on `victim`. */
+async function movedOff(state: lab.LabState, vms: string[], victim: string): Promise<void> {
+  const moved = await waitFor(
+    "the VMs running on other hosts",
+    () => runningOnce(state, vms, [victim]),
+    60_000,
+    100,
+  );
+  assert.ok(moved.every((h) => h !== victim));
+}
+
 /** Every agent's log lines and status entry naming `vm`: what a failed wait shows. */
 async function hostLogsAbout(state: lab.LabState, vm: string): Promise<string> {
   const lines: string[] = [];
@@ -147,13 +158,7 @@ describe("server story on the lab: HA enabled through the API, OOBM power off, V
     await waitFor("the three VMs on h2", () => runningOnce(state, vms, ["h1", "h3", "h4"]), 60_000, 250);
     const off = await api("POST", `/hosts/${victim}/oobm/power`, { action: "OFF" });
     assert.equal(off.powerState, "Off", JSON.stringify(off));
-    const moved = await waitFor(
-      "the VMs running on other hosts",
-      () => runningOnce(state, vms, [victim]),
-      60_000,
-      100,
-    );
-    assert.ok(moved.every((h) => h !== victim));
+    await movedOff(state, vms, victim);
     // The server hears of it from the master: where the VMs run, and the events that explain it.
     await waitFor(
       "the server shows the VMs on other hosts",
@@ -226,13 +231,7 @@ describe("server story on the lab: HA enabled through the API, OOBM power off, V
     const password = (await readFile(join(state.dir, "bmc.pw"), "utf8")).trim();
     const host = state.hosts.find((h) => h.name === victim)!;
     await new IpmitoolDriver({ address: gatewayAddress, port: host.bmcPort!, user: "admin", password }).off();
-    const moved = await waitFor(
-      "the VMs running on other hosts",
-      () => runningOnce(state, vms, [victim]),
-      60_000,
-      100,
-    );
-    assert.ok(moved.every((h) => h !== victim));
+    await movedOff(state, vms, victim);
     // Started again, the server learns what happened while it was away: nothing was lost.
     await startLabServer(server());
     await waitFor(
