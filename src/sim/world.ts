@@ -306,7 +306,8 @@ export class World {
 
   private send(from: SimHost, to: string, msg: Message): void {
     const target = this.hosts.get(to);
-    if (target === undefined || !this.reachable(from, target)) return;
+    // As the real transport: a host has no address for itself, so a message to self is dropped.
+    if (target === undefined || target === from || !this.reachable(from, target)) return;
     if (this.sim.networkLossPercent > 0 && this.rng.chance(this.sim.networkLossPercent / 100)) return;
     const generation = target.agentGeneration;
     this.at(this.networkDelay(), () => {
