@@ -163,6 +163,7 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
     track.firstIssuedAtMs = -1;
     track.nextAttemptAtMs = state.nowMs;
   }
+  const lost = track.phase === "starting" ? lostWithTarget(state, master, track) : null;
   if (track.phase === "proving") {
     const info = master.leases.get(name);
     if (
@@ -196,27 +197,12 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
         reason: waitingReason(state, name),
       });
     }
-  } else if (track.phase === "starting" && startTargetFenced(state, master, track)) {
-    // The BMC confirmed the target off after the start was sent: that start can never complete,
-    // so waiting out vmStartTimeoutMs would only delay the VM. The next epoch needs a proof again,
-    // and the fence is one (the lease of the lost start is the target's). Checked before resending:
-    // a request sent after the fence could reach the host booting again.
+  } else if (lost !== null) {
+    // The start died with its host: waiting out vmStartTimeoutMs would only delay the VM. The next
+    // epoch needs a proof again (the lease of the lost start is the target's). The VM did not fail,
+    // its host did: no backoff.
     const failure = {
-      reason: `${track.target} was fenced during the start`,
-      epoch: track.epoch + 1,
-      silent: true,
-      // The VM did not fail, its host did: no backoff.
-      atOnce: true,
-    };
-    failAttempt(state, master, name, track, failure, out);
-  } else if (track.phase === "starting" && startTargetDead(state, master, track)) {
-    // The target was declared dead (silent, its datastore heartbeat stale, no ping answer) while
-    // starting the VM. Retrying now is safe because the next epoch still needs a proof, and the
-    // proof left without a BMC, lease expiry, means the target's keeper stopped renewing: its
-    // watchdog resets the host, which ends any start it had in flight (rule 3; the simulator models
-    // the reset, so a frozen host that wakes up later cannot complete an old start).
-    const failure = {
-      reason: `${track.target} died during the start`,
+      reason: lost,
       epoch: track.epoch + 1,
       silent: true,
       atOnce: true,
@@ -233,8 +219,7 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
     sendStart(state, name, track, out);
   } else if (track.phase === "starting" && state.nowMs - track.issuedAtMs >= timing.vmStartTimeoutMs) {
     const target = track.target!;
-    const targetState = target === state.self ? "connected" : master.hosts.get(target)?.state;
-    if (targetState === "connected") {
+    if (hostConnected(state, master, target)) {
       track.issuedAtMs = state.nowMs;
       sendStart(state, name, track, out);
     } else {
@@ -244,22 +229,28 @@ function advanceTrack(state: AgentState, master: MasterState, name: string, out:
   }
 }
 
-/** The start's target is declared dead (a fence, if any, is still to come). */
-function startTargetDead(state: AgentState, master: MasterState, track: RestartTrack): boolean {
-  const target = track.target;
-  if (target === null || target === state.self) return false;
-  const view = master.hosts.get(target)?.state;
-  return view === "dead" || view === "fencing";
+/** The master itself, or a slave it hears as connected. */
+function hostConnected(state: AgentState, master: MasterState, host: string): boolean {
+  return host === state.self || master.hosts.get(host)?.state === "connected";
 }
 
-/** The start's target was fenced (BMC confirmed off) after the last start request went to it, and is still off. */
-function startTargetFenced(state: AgentState, master: MasterState, track: RestartTrack): boolean {
+/**
+ * Why the start in flight can never complete, or null:
+ * - the BMC confirmed the target off after the last start request went to it (checked before any
+ *   resend: a request sent after the fence could reach the host booting again);
+ * - the target was declared dead (silent, datastore heartbeat stale, no ping answer). Without a BMC
+ *   the proof left is lease expiry, which means the target's keeper stopped renewing: its watchdog
+ *   resets the host, start in flight included (rule 3; the simulator models the reset).
+ */
+function lostWithTarget(state: AgentState, master: MasterState, track: RestartTrack): string | null {
   const target = track.target;
-  if (target === null || target === state.self) return false;
+  if (target === null || target === state.self) return null;
   const view = master.hosts.get(target);
-  return (
-    view !== undefined && view.fenceConfirmedAtMs >= track.lastSentAtMs && fenceProofValid(state, target)
-  );
+  if (view === undefined) return null;
+  if (view.fenceConfirmedAtMs >= track.lastSentAtMs && fenceProofValid(state, target))
+    return `${target} was fenced during the start`;
+  if (view.state === "dead" || view.state === "fencing") return `${target} died during the start`;
+  return null;
 }
 
 /** A live holder that does not run the VM (its start never arrived) is asked to end that epoch. */
@@ -396,9 +387,7 @@ function placeReady(state: AgentState, master: MasterState, out: AgentEffect[]):
     if (waitsForDependency(state, master, track, dependencies.get(name))) continue;
     track.turnSinceMs ??= state.nowMs;
     if (track.forcedHost !== null) {
-      const forcedState =
-        track.forcedHost === state.self ? "connected" : master.hosts.get(track.forcedHost)?.state;
-      if (forcedState === "connected") {
+      if (hostConnected(state, master, track.forcedHost)) {
         forced.push(name);
         continue;
       }

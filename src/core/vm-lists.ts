@@ -21,36 +21,34 @@ export function newVmListCache(): VmListCache {
   return { heartbeat: [], heartbeatVersion: -1, keeper: [], keeperVersion: -1 };
 }
 
-/** The VMs this host runs (not down), in `state.local` order, with starting and guest flags. */
+/**
+ * The list `entryOf` makes of the VMs this host runs (not down), in `state.local` order. The cached
+ * array is returned, the same object, while `localVersion` has not moved or the entries came out
+ * equal, so that consumers can tell "unchanged" by identity.
+ */
+function listOfRunning(
+  state: AgentState,
+  cached: VmEpoch[],
+  entryOf: (name: string, vm: LocalVm) => VmEpoch,
+): VmEpoch[] {
+  const fresh: VmEpoch[] = [];
+  for (const [name, vm] of state.local) if (vm.state !== "down") fresh.push(entryOf(name, vm));
+  const same =
+    fresh.length === cached.length &&
+    fresh.every((e, i) => {
+      const c = cached[i]!;
+      return c.vm === e.vm && c.epoch === e.epoch && c.starting === e.starting && c.guestOk === e.guestOk;
+    });
+  return same ? cached : fresh;
+}
+
+/** The VMs this host runs (not down), with starting and guest flags: for network heartbeats. */
 export function heartbeatVmList(state: AgentState): VmEpoch[] {
-  const cached = state.vmLists.heartbeat;
-  if (state.vmLists.heartbeatVersion === state.localVersion) return cached;
-  state.vmLists.heartbeatVersion = state.localVersion;
-  let index = 0;
-  let same = true;
-  for (const [name, vm] of state.local) {
-    if (vm.state === "down") continue;
-    const entry = cached[index];
-    if (
-      entry === undefined ||
-      entry.vm !== name ||
-      entry.epoch !== vm.epoch ||
-      (entry.starting === true) !== (vm.state === "starting") ||
-      (entry.guestOk === true) !== (vm.lastGuestHeartbeatMs !== null)
-    ) {
-      same = false;
-      break;
-    }
-    index += 1;
-  }
-  if (same && index === cached.length) return cached;
-  const vms: VmEpoch[] = [];
-  for (const [name, vm] of state.local) {
-    if (vm.state === "down") continue;
-    vms.push(heartbeatEntry(name, vm));
-  }
-  state.vmLists.heartbeat = vms;
-  return vms;
+  const lists = state.vmLists;
+  if (lists.heartbeatVersion === state.localVersion) return lists.heartbeat;
+  lists.heartbeatVersion = state.localVersion;
+  lists.heartbeat = listOfRunning(state, lists.heartbeat, heartbeatEntry);
+  return lists.heartbeat;
 }
 
 function heartbeatEntry(name: string, vm: LocalVm): VmEpoch {
@@ -60,27 +58,11 @@ function heartbeatEntry(name: string, vm: LocalVm): VmEpoch {
   return entry;
 }
 
-/** The VMs this host runs (not down), in `state.local` order: what the keeper renews leases for. */
+/** The VMs this host runs (not down), name and epoch only: what the keeper renews leases for. */
 export function keeperVmList(state: AgentState): VmEpoch[] {
-  const cached = state.vmLists.keeper;
-  if (state.vmLists.keeperVersion === state.localVersion) return cached;
-  state.vmLists.keeperVersion = state.localVersion;
-  let index = 0;
-  let same = true;
-  for (const [name, vm] of state.local) {
-    if (vm.state === "down") continue;
-    const entry = cached[index];
-    if (entry === undefined || entry.vm !== name || entry.epoch !== vm.epoch) {
-      same = false;
-      break;
-    }
-    index += 1;
-  }
-  if (same && index === cached.length) return cached;
-  const vms: VmEpoch[] = [];
-  for (const [name, vm] of state.local) {
-    if (vm.state !== "down") vms.push({ vm: name, epoch: vm.epoch });
-  }
-  state.vmLists.keeper = vms;
-  return vms;
+  const lists = state.vmLists;
+  if (lists.keeperVersion === state.localVersion) return lists.keeper;
+  lists.keeperVersion = state.localVersion;
+  lists.keeper = listOfRunning(state, lists.keeper, (name, vm) => ({ vm: name, epoch: vm.epoch }));
+  return lists.keeper;
 }
