@@ -42,7 +42,7 @@ export interface SyncDeps {
   link: ServerLink;
   cacheDir: string;
   configVersion: number;
-  /** The engine state to report, null before the runtime exists. */
+  /** What the host says about itself now (statusOf the runtime's engine state). */
   status: () => AgentStatus;
   feed: (input: AgentInput) => void;
   /** A new configuration was cached; the agent switches to it. */
@@ -138,14 +138,9 @@ export class ServerSync {
     const sent = this.pending.slice(0, eventsPerSyncMax);
     const done = [...this.done];
     try {
-      const report = {
-        configVersion: this.configVersion,
-        ...withoutHost(this.deps.status()),
-        events: sent,
-        done,
-        defaultGateway: await defaultGateway(),
-      };
-      const answer = await this.deps.link.sync(report);
+      const answer = await this.deps.link.sync(
+        await reportOf(this.configVersion, this.deps.status(), sent, done),
+      );
       this.pending.splice(0, sent.length);
       this.done = this.done.filter((id) => !done.includes(id));
       if (this.reachable !== true)
@@ -224,9 +219,10 @@ export class ServerSync {
   }
 }
 
-function withoutHost(status: AgentStatus): Omit<AgentStatus, "host"> {
+/** The body of a sync call (src/server/agent-report.ts's schema). */
+async function reportOf(configVersion: number, status: AgentStatus, events: ReportedEvent[], done: number[]) {
   const { host: _host, ...rest } = status;
-  return rest;
+  return { configVersion, ...rest, events, done, defaultGateway: await defaultGateway() };
 }
 
 /**
@@ -242,8 +238,9 @@ export async function fetchFirstConfig(
   let warned = "";
   for (;;) {
     try {
-      const answer = (await link.sync({
-        configVersion: 0,
+      // No engine runs yet: the host reports itself as joining, with no VMs.
+      const joining: AgentStatus = {
+        host,
         role: "election",
         master: null,
         isolated: false,
@@ -251,10 +248,10 @@ export async function fetchFirstConfig(
         vms: [],
         hosts: null,
         placement: null,
-        events: [],
-        done: [],
-        defaultGateway: await defaultGateway(),
-      })) as { config?: ServerConfig | null };
+      };
+      const answer = (await link.sync(await reportOf(0, joining, [], []))) as {
+        config?: ServerConfig | null;
+      };
       if (answer.config !== null && answer.config !== undefined)
         return await storeServerConfig(cacheDir, answer.config);
       if (warned !== "no config") log("warn", "the server has no configuration for this host yet", { host });

@@ -2,6 +2,7 @@
 // state and where every VM runs. The schema is strict: a malformed report is refused whole (400
 // naming the field) and nothing of it is stored.
 import { type Static, Type } from "typebox";
+import type { ReportedEvent as AgentReportedEvent } from "../agent/server-sync.ts";
 
 export const ReportedEventSchema = Type.Object(
   {
@@ -51,8 +52,16 @@ export const AgentReportSchema = Type.Object(
 export type AgentReport = Static<typeof AgentReportSchema>;
 export type ReportedEvent = Static<typeof ReportedEventSchema>;
 
-/** A command the server hands an agent at sync. */
-export type AgentCommand =
-  | { id: number; type: "powerOn"; vm: string; host: string | null }
-  | { id: number; type: "maintenance"; enable: boolean }
-  | { id: number; type: "migrate"; vm: string; target: string };
+/** A command the server hands an agent at sync: the agent's own type, which it validates on receipt. */
+export type { ServerCommand as AgentCommand } from "../agent/server-sync.ts";
+
+// The agent builds its reports from its own types (src/agent/server-sync.ts): the build fails if
+// they drift from this schema.
+type Holds<T extends true> = T;
+export type AgentEventsFitTheSchema = Holds<
+  [AgentReportedEvent] extends [ReportedEvent]
+    ? [ReportedEvent] extends [AgentReportedEvent]
+      ? true
+      : false
+    : false
+>;
