@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
 import type { IsolationResponse } from "../core/cluster.ts";
-import { labServerPort } from "./lab-server.ts";
+import { labServerOf } from "./lab-server.ts";
 import * as net from "./net.ts";
 
 const exec = promisify(execFile);
@@ -141,7 +141,7 @@ function agentYaml(state: LabState, host: LabHost) {
       host: host.name,
       stateDir: join(hostDir(state, host.name), "state"),
       server: {
-        url: `http://${net.gatewayAddress}:${labServerPort}`,
+        url: labServerOf(state.dir).url,
         enrollTokenFile: enrollTokenFile(state, host.name),
       },
       datastores,

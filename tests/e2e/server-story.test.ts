@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as lab from "../../src/lab/lab.ts";
-import { labServerOf, startLabServer, stopLabServer } from "../../src/lab/lab-server.ts";
+import { apiCaller, labServerOf, startLabServer, stopLabServer } from "../../src/lab/lab-server.ts";
 import { gatewayAddress } from "../../src/lab/net.ts";
 import { IpmitoolDriver } from "../../src/power/ipmi/ipmitool-driver.ts";
 import { DoubleRunObserver, takeLabLock, waitFor } from "./helpers.ts";
@@ -59,20 +59,8 @@ describe("server story on the lab: HA enabled through the API, OOBM power off, V
   let release: () => void = () => {};
   const server = () => labServerOf(state.dir);
 
-  async function api(method: string, path: string, body?: unknown): Promise<Json> {
-    const token = (await readFile(server().adminTokenFile, "utf8")).trim();
-    const res = await fetch(`${server().url}/api/v1${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const answer = (await res.json()) as Json;
-    assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(answer)}`);
-    return answer;
-  }
+  const api = async (method: string, path: string, body?: unknown): Promise<Json> =>
+    await apiCaller(server().url, server().adminTokenFile)(method, path, body);
 
   async function haStates(): Promise<Record<string, string>> {
     const hosts = (await api("GET", "/hosts?cluster=lab")).items as Json[];
