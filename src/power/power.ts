@@ -145,3 +145,42 @@ export async function fenceWith(
     await sleep(pollIntervalMs);
   }
 }
+
+/** A power change: every command but `status`. */
+export type PowerChange = Exclude<PowerCommand, "status">;
+
+/**
+ * The part every BMC protocol driver shares: the five changes go through one `change`, and fencing
+ * is `fenceWith` with the driver's own fence options.
+ */
+export abstract class ProtocolPowerDriver implements PowerDriver {
+  abstract readonly target: string;
+  abstract status(): Promise<PowerState>;
+  protected abstract change(command: PowerChange): Promise<void>;
+
+  constructor(private readonly fenceOptions: FenceOptions = {}) {}
+
+  on(): Promise<void> {
+    return this.change("on");
+  }
+
+  off(): Promise<void> {
+    return this.change("off");
+  }
+
+  cycle(): Promise<void> {
+    return this.change("cycle");
+  }
+
+  reset(): Promise<void> {
+    return this.change("reset");
+  }
+
+  soft(): Promise<void> {
+    return this.change("soft");
+  }
+
+  fence(options?: FenceOptions): Promise<FenceResult> {
+    return fenceWith(this, { ...this.fenceOptions, ...options });
+  }
+}

@@ -4,13 +4,12 @@
 import { spawn } from "node:child_process";
 import {
   type FenceOptions,
-  type FenceResult,
-  fenceWith,
+  type PowerChange,
   type PowerCommand,
-  type PowerDriver,
   PowerError,
   type PowerErrorKind,
   type PowerState,
+  ProtocolPowerDriver,
 } from "../power.ts";
 
 export interface IpmitoolOptions {
@@ -86,17 +85,17 @@ function classify(stderr: string): { kind: PowerErrorKind; what: string } {
 }
 
 /** A PowerDriver that runs `ipmitool -I lanplus chassis power <cmd>`, one call at a time per BMC. */
-export class IpmitoolDriver implements PowerDriver {
+export class IpmitoolDriver extends ProtocolPowerDriver {
   readonly target: string;
   readonly callTimeoutMs: number;
   // An ES private field, so util.inspect and console.log never print it.
   readonly #password: string;
   readonly #args: readonly string[];
   readonly #binary: string;
-  readonly #fence: FenceOptions;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: IpmitoolOptions) {
+    super(options.fence);
     const port = options.port ?? 623;
     const retries = options.retries ?? 1;
     const timeoutSec = options.timeoutSec ?? 1;
@@ -117,7 +116,6 @@ export class IpmitoolDriver implements PowerDriver {
     this.callTimeoutMs = options.callTimeoutMs ?? timeoutSec * 1000 * retries * (retries + 1) + 1500;
     this.#password = options.password;
     this.#binary = options.ipmitoolPath ?? "ipmitool";
-    this.#fence = options.fence ?? {};
     this.#args = [
       "-I",
       "lanplus",
@@ -155,31 +153,7 @@ export class IpmitoolDriver implements PowerDriver {
     return match[1] === "on" ? "on" : "off";
   }
 
-  on(): Promise<void> {
-    return this.#change("on");
-  }
-
-  off(): Promise<void> {
-    return this.#change("off");
-  }
-
-  cycle(): Promise<void> {
-    return this.#change("cycle");
-  }
-
-  reset(): Promise<void> {
-    return this.#change("reset");
-  }
-
-  soft(): Promise<void> {
-    return this.#change("soft");
-  }
-
-  fence(options?: FenceOptions): Promise<FenceResult> {
-    return fenceWith(this, { ...this.#fence, ...options });
-  }
-
-  async #change(command: Exclude<PowerCommand, "status">): Promise<void> {
+  protected async change(command: PowerChange): Promise<void> {
     const stdout = await this.#call(command);
     if (!expectedOutput[command].test(stdout)) {
       throw new PowerError(

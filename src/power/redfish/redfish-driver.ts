@@ -5,12 +5,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   type FenceOptions,
-  type FenceResult,
-  fenceWith,
+  type PowerChange,
   type PowerCommand,
-  type PowerDriver,
   PowerError,
   type PowerState,
+  ProtocolPowerDriver,
 } from "../power.ts";
 import {
   HttpFailure,
@@ -48,10 +47,8 @@ export interface RedfishOptions {
   fence?: FenceOptions;
 }
 
-type Change = Exclude<PowerCommand, "status">;
-
 /** Per command, the ResetTypes that do it, best first; `cycle` falls back to ForceOff then On. */
-const resetTypesFor: Record<Change, readonly string[]> = {
+const resetTypesFor: Record<PowerChange, readonly string[]> = {
   on: ["On", "ForceOn"],
   off: ["ForceOff"],
   cycle: ["PowerCycle"],
@@ -98,7 +95,7 @@ function powerStateOf(value: unknown): PowerState | undefined {
 }
 
 /** A PowerDriver for a Redfish BMC's ComputerSystem, one call at a time per BMC. */
-export class RedfishDriver implements PowerDriver {
+export class RedfishDriver extends ProtocolPowerDriver {
   readonly target: string;
   readonly callTimeoutMs: number;
   readonly #password: string;
@@ -107,12 +104,12 @@ export class RedfishDriver implements PowerDriver {
   readonly #retries: number;
   readonly #retryDelayMs: number;
   readonly #cycleOffMs: number;
-  readonly #fence: FenceOptions;
   #systemPath: string | undefined;
   #reset: ResetAction | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: RedfishOptions) {
+    super(options.fence);
     const scheme = options.scheme ?? "https";
     const port = options.port ?? (scheme === "https" ? 443 : 80);
     const retries = options.retries ?? 1;
@@ -150,7 +147,6 @@ export class RedfishDriver implements PowerDriver {
     this.#retries = retries;
     this.#retryDelayMs = options.retryDelayMs ?? 200;
     this.#cycleOffMs = options.cycleOffMs ?? 1000;
-    this.#fence = options.fence ?? {};
   }
 
   status(): Promise<PowerState> {
@@ -163,31 +159,7 @@ export class RedfishDriver implements PowerDriver {
     });
   }
 
-  on(): Promise<void> {
-    return this.#change("on");
-  }
-
-  off(): Promise<void> {
-    return this.#change("off");
-  }
-
-  cycle(): Promise<void> {
-    return this.#change("cycle");
-  }
-
-  reset(): Promise<void> {
-    return this.#change("reset");
-  }
-
-  soft(): Promise<void> {
-    return this.#change("soft");
-  }
-
-  fence(options?: FenceOptions): Promise<FenceResult> {
-    return fenceWith(this, { ...this.#fence, ...options });
-  }
-
-  #change(command: Change): Promise<void> {
+  protected change(command: PowerChange): Promise<void> {
     return this.#serial(async (deadline) => {
       const reset = this.#reset ?? (await this.#system(command, deadline)).reset;
       const wanted = resetTypesFor[command];
@@ -208,7 +180,7 @@ export class RedfishDriver implements PowerDriver {
     });
   }
 
-  async #post(command: Change, target: string, resetType: string, deadline: number): Promise<void> {
+  async #post(command: PowerChange, target: string, resetType: string, deadline: number): Promise<void> {
     const reply = await this.#request(command, "POST", target, { ResetType: resetType }, deadline);
     this.#check(command, reply, `POST ${target} ResetType ${resetType}`);
   }
