@@ -22,32 +22,49 @@ export function newVmListCache(): VmListCache {
 }
 
 /**
- * The list `entryOf` makes of the VMs this host runs (not down), in `state.local` order. The cached
- * array is returned, the same object, while `localVersion` has not moved or the entries came out
- * equal, so that consumers can tell "unchanged" by identity.
+ * The list `entryOf` makes of the VMs this host runs (not down), in `state.local` order. While every
+ * entry still `matches`, the cached array itself is returned (nothing allocated on this hot path),
+ * so that consumers can tell "unchanged" by identity.
  */
 function listOfRunning(
   state: AgentState,
   cached: VmEpoch[],
   entryOf: (name: string, vm: LocalVm) => VmEpoch,
+  matches: (entry: VmEpoch, name: string, vm: LocalVm) => boolean,
 ): VmEpoch[] {
+  let index = 0;
+  let same = true;
+  for (const [name, vm] of state.local) {
+    if (vm.state === "down") continue;
+    const entry = cached[index];
+    if (entry === undefined || !matches(entry, name, vm)) {
+      same = false;
+      break;
+    }
+    index += 1;
+  }
+  if (same && index === cached.length) return cached;
   const fresh: VmEpoch[] = [];
   for (const [name, vm] of state.local) if (vm.state !== "down") fresh.push(entryOf(name, vm));
-  const same =
-    fresh.length === cached.length &&
-    fresh.every((e, i) => {
-      const c = cached[i]!;
-      return c.vm === e.vm && c.epoch === e.epoch && c.starting === e.starting && c.guestOk === e.guestOk;
-    });
-  return same ? cached : fresh;
+  return fresh;
 }
+
+const sameVmEpoch = (e: VmEpoch, name: string, vm: LocalVm) => e.vm === name && e.epoch === vm.epoch;
 
 /** The VMs this host runs (not down), with starting and guest flags: for network heartbeats. */
 export function heartbeatVmList(state: AgentState): VmEpoch[] {
   const lists = state.vmLists;
   if (lists.heartbeatVersion === state.localVersion) return lists.heartbeat;
   lists.heartbeatVersion = state.localVersion;
-  lists.heartbeat = listOfRunning(state, lists.heartbeat, heartbeatEntry);
+  lists.heartbeat = listOfRunning(
+    state,
+    lists.heartbeat,
+    heartbeatEntry,
+    (e, name, vm) =>
+      sameVmEpoch(e, name, vm) &&
+      (e.starting === true) === (vm.state === "starting") &&
+      (e.guestOk === true) === (vm.lastGuestHeartbeatMs !== null),
+  );
   return lists.heartbeat;
 }
 
@@ -63,6 +80,11 @@ export function keeperVmList(state: AgentState): VmEpoch[] {
   const lists = state.vmLists;
   if (lists.keeperVersion === state.localVersion) return lists.keeper;
   lists.keeperVersion = state.localVersion;
-  lists.keeper = listOfRunning(state, lists.keeper, (name, vm) => ({ vm: name, epoch: vm.epoch }));
+  lists.keeper = listOfRunning(
+    state,
+    lists.keeper,
+    (name, vm) => ({ vm: name, epoch: vm.epoch }),
+    sameVmEpoch,
+  );
   return lists.keeper;
 }
